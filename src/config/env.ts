@@ -1,0 +1,175 @@
+import { join } from 'node:path';
+import { config as loadDotenv } from 'dotenv';
+import { z } from 'zod';
+import { projectRoot } from './package-info.js';
+
+/**
+ * The only reader of the environment (PM2's own variables aside, see cluster/identity.ts).
+ * Every variable is validated once, at start; a bad value stops the process with one line
+ * that names the variable and what it accepts.
+ */
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const DEV_JWT_SECRET = 'dev-only-insecure-secret-do-not-use-in-production';
+
+function integer(min: number, max?: number) {
+  const accepts = max === undefined ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+  const error = `must be ${accepts}`;
+  const range = max === undefined ? z.number().min(min, { error }) : z.number().min(min, { error }).max(max, { error });
+  return z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, { error })
+    .transform(Number)
+    .pipe(range);
+}
+
+const boolean = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' }))
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+function url(protocols: RegExp, accepts: string) {
+  return z.url({ protocol: protocols, error: `must be ${accepts}` });
+}
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
+  HOST: z.string().trim().min(1, { error: 'must be a host name or address' }).default('0.0.0.0'),
+  PORT: integer(0, 65535).default(3000),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  BODY_LIMIT: z
+    .string()
+    .trim()
+    .regex(/^\d+(b|kb|mb)$/i, { error: 'must be a size such as 100kb or 1mb' })
+    .default('100kb'),
+  TRUST_PROXY: boolean.default(false),
+  KEEP_ALIVE_TIMEOUT_MS: integer(1000, 600_000).default(5000),
+  SHUTDOWN_TIMEOUT_MS: integer(1000, 600_000).default(10_000),
+  DEBUG_ROUTES: boolean.optional(),
+
+  DATABASE_URL: url(/^postgres(ql)?$/, 'a postgresql:// URL').default(
+    'postgresql://postgres@127.0.0.1:5432/express_pm2_cluster',
+  ),
+  DB_CONNECTION_BUDGET: integer(2, 10_000).default(20),
+  DB_POOL_MAX: integer(1, 10_000).optional(),
+  DB_POOL_TIMEOUT_MS: integer(100, 60_000).default(3000),
+  DB_STATEMENT_TIMEOUT_MS: integer(100, 600_000).default(10_000),
+  WORKER_DB_POOL_MAX: integer(1, 100).default(1),
+
+  REDIS_URL: url(/^rediss?$/, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[\w.:-]{1,64}$/, { error: 'must be 1 to 64 letters, digits, _ . : or -' })
+    .default('epc:'),
+  READY_TIMEOUT_MS: integer(50, 30_000).default(1000),
+
+  ENABLE_CLUSTER: boolean.default(true),
+  SOCKET_ALLOW_POLLING: boolean.default(false),
+  SOCKET_CORS_ORIGIN: z.string().trim().min(1).default('*'),
+
+  JWT_SECRET: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+
+  WORKER_STATS_INTERVAL_MS: integer(200, 86_400_000).default(10_000),
+  WORKER_PRUNE_INTERVAL_MS: integer(1000, 86_400_000).default(3_600_000),
+  MESSAGE_RETENTION_DAYS: integer(1, 36_500).default(30),
+
+  CLUSTER_WORKERS: integer(1, 1024).optional(),
+});
+
+type Raw = z.infer<typeof schema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function build(raw: Raw) {
+  const production = raw.NODE_ENV === 'production';
+  if (production && (raw.JWT_SECRET === undefined || raw.JWT_SECRET.length < 32)) {
+    throw new ConfigError('Invalid configuration: JWT_SECRET must be set to at least 32 characters when NODE_ENV=production');
+  }
+  return {
+    env: raw.NODE_ENV,
+    isProduction: production,
+    log: { level: raw.LOG_LEVEL },
+    http: {
+      host: raw.HOST,
+      port: raw.PORT,
+      bodyLimit: raw.BODY_LIMIT,
+      trustProxy: raw.TRUST_PROXY,
+      keepAliveTimeoutMs: raw.KEEP_ALIVE_TIMEOUT_MS,
+      // Test-only routes (slow request, crash) never exist in production unless asked for.
+      debugRoutes: raw.DEBUG_ROUTES ?? !production,
+    },
+    shutdown: { timeoutMs: raw.SHUTDOWN_TIMEOUT_MS },
+    db: {
+      url: raw.DATABASE_URL,
+      connectionBudget: raw.DB_CONNECTION_BUDGET,
+      poolMax: raw.DB_POOL_MAX,
+      poolTimeoutMs: raw.DB_POOL_TIMEOUT_MS,
+      statementTimeoutMs: raw.DB_STATEMENT_TIMEOUT_MS,
+      workerPoolMax: raw.WORKER_DB_POOL_MAX,
+    },
+    redis: { url: raw.REDIS_URL, keyPrefix: raw.REDIS_KEY_PREFIX },
+    readiness: { timeoutMs: raw.READY_TIMEOUT_MS },
+    socket: {
+      redisAdapter: raw.ENABLE_CLUSTER,
+      allowPolling: raw.SOCKET_ALLOW_POLLING,
+      corsOrigin: raw.SOCKET_CORS_ORIGIN,
+    },
+    auth: { jwtSecret: raw.JWT_SECRET ?? DEV_JWT_SECRET },
+    worker: {
+      statsIntervalMs: raw.WORKER_STATS_INTERVAL_MS,
+      pruneIntervalMs: raw.WORKER_PRUNE_INTERVAL_MS,
+      retentionDays: raw.MESSAGE_RETENTION_DAYS,
+    },
+    nodeCluster: { workers: raw.CLUSTER_WORKERS },
+  };
+}
+
+export type Config = ReturnType<typeof build>;
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Validates an environment; throws ConfigError with a one-line message on any bad value. */
+export function parseConfig(env: NodeJS.ProcessEnv): Config {
+  // An empty value (`DB_POOL_MAX=` in .env) means "not set", as it does for most tools.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(present);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '?');
+      return `${name} ${issue.message} (got ${JSON.stringify(present[name])})`;
+    });
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  return deepFreeze(build(result.data));
+}
+
+/** Loads `.env` from the project root (real environment variables win) and validates. */
+export function loadConfig(): Config {
+  loadDotenv({ path: join(projectRoot, '.env'), quiet: true });
+  return parseConfig(process.env);
+}
+
+/** For entry points: a bad configuration prints its one line and exits non-zero. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,31 @@
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger } from 'pino';
+
+export interface LoggerOptions {
+  level: string;
+  /** Colourised, human output. Chosen by whether stdout is a terminal, not by NODE_ENV alone. */
+  pretty: boolean;
+  /** Fields every line carries besides pid, e.g. instanceId. */
+  base: Record<string, unknown>;
+}
+
+export function shouldPrettyPrint(isProduction: boolean): boolean {
+  return !isProduction && process.stdout.isTTY;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const base = { pid: process.pid, ...options.base };
+  if (options.pretty) {
+    // A synchronous stream in-process: a dev terminal needs no worker thread.
+    const stream = pretty({ colorize: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'hostname', sync: true });
+    return pino({ level: options.level, base }, stream);
+  }
+  return pino({
+    level: options.level,
+    base,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  });
+}

@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.js';
+
+export interface Job {
+  name: string;
+  intervalMs: number;
+  run(): Promise<void>;
+}
+
+export interface Scheduler {
+  /** Stops scheduling and waits for a running job to finish. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs each job every `intervalMs`, at most once per interval across the whole deployment:
+ * a tick first takes a Redis lock that expires with the interval, so a second worker (another
+ * host, another pod) skips the tick instead of running the job twice. If Redis cannot be
+ * reached the tick is skipped: a late job is better than a duplicated one.
+ */
+export function startScheduler(options: { jobs: Job[]; redis: Redis; keyPrefix: string; logger: Logger }): Scheduler {
+  const timers = new Set<NodeJS.Timeout>();
+  const running = new Set<Promise<void>>();
+  let stopped = false;
+
+  const tick = async (job: Job) => {
+    const log = options.logger.child({ job: job.name });
+    try {
+      const lock = await options.redis.set(`${options.keyPrefix}lock:job:${job.name}`, randomUUID(), 'PX', job.intervalMs, 'NX');
+      if (lock !== 'OK') {
+        log.debug('Skipped: another worker holds this interval');
+        return;
+      }
+      const started = performance.now();
+      await job.run();
+      log.debug({ durationMs: Math.round(performance.now() - started) }, 'Job finished');
+    } catch (error) {
+      log.error({ err: error }, 'Job failed; it will run again next interval');
+    }
+  };
+
+  const schedule = (job: Job) => {
+    if (stopped) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      const run = tick(job).finally(() => {
+        running.delete(run);
+        schedule(job);
+      });
+      running.add(run);
+    }, job.intervalMs);
+    timers.add(timer);
+  };
+
+  for (const job of options.jobs) schedule(job);
+  options.logger.info({ jobs: options.jobs.map((j) => ({ name: j.name, intervalMs: j.intervalMs })) }, 'Scheduler started');
+
+  return {
+    async stop() {
+      stopped = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await Promise.all(running);
+    },
+  };
+}
