@@ -23,10 +23,12 @@ cluster.setupPrimary({ exec: fileURLToPath(new URL(`./main${extname(fileURLToPat
 
 let shuttingDown = false;
 const recentCrashes: number[] = [];
+const listening = new Set<number>();
 
 function fork(): Worker {
   const worker = cluster.fork({ CLUSTER_WORKERS: String(workerCount) });
   logger.info({ workerId: worker.id, workerPid: worker.process.pid }, `Worker ${worker.id} started (pid ${worker.process.pid})`);
+  worker.on('listening', () => listening.add(worker.id));
   worker.on('message', (message) => {
     if (message === 'ready') logger.info({ workerId: worker.id }, `Worker ${worker.id} ready`);
   });
@@ -43,6 +45,7 @@ function restartDelay(): number {
 }
 
 cluster.on('exit', (worker, code, signal) => {
+  listening.delete(worker.id);
   const how = signal ? `signal ${signal}` : `code ${code}`;
   if (shuttingDown) {
     logger.info({ workerId: worker.id, code, signal }, `Worker ${worker.id} exited (${how})`);
@@ -67,10 +70,15 @@ function shutdown(signal: NodeJS.Signals): void {
   }
   shuttingDown = true;
   logger.info(`Received ${signal}; asking ${Object.keys(cluster.workers ?? {}).length} workers to shut down`);
-  // The same graceful path PM2's SIGINT takes in each worker (lifecycle/process-events.ts).
-  // A message rather than a signal: on Ctrl+C the workers already got SIGINT from the terminal,
-  // and a second signal would force them out.
-  for (const worker of Object.values(cluster.workers ?? {})) worker?.send('shutdown');
+  for (const worker of Object.values(cluster.workers ?? {})) {
+    if (!worker) continue;
+    // A listening worker gets the same graceful path PM2's SIGINT takes
+    // (lifecycle/process-events.ts), as a message: on Ctrl+C it already got SIGINT from the
+    // terminal, and a second signal would force it out. One still starting has no message
+    // listener yet and serves nothing, so it gets SIGTERM.
+    if (listening.has(worker.id)) worker.send('shutdown');
+    else worker.process.kill('SIGTERM');
+  }
   if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
   setTimeout(() => {
     logger.error('Workers did not stop in time; killing them');

@@ -6,7 +6,7 @@ import { AppError } from '../errors/app-error.js';
 import type { TokenService } from '../auth/jwt.js';
 import type { ClusterIdentity } from '../cluster/identity.js';
 import type { Logger } from '../observability/logger.js';
-import { closeRedis, createRedis } from '../redis/client.js';
+import { closeRedis, createRedis, guardUnawaitedCommands } from '../redis/client.js';
 import { roomSchema, type Ack, type ClientToServerEvents, type ServerToClientEvents, type SocketData } from './events.js';
 
 export type RealtimeServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -61,9 +61,9 @@ export function createRealtime(options: RealtimeOptions): Realtime {
   const adapterClients: Redis[] = [];
   if (options.redisAdapter) {
     const pub = createRedis(options.redisUrl, { name: 'socket.io-pub', logger: options.logger });
-    const sub = createRedis(options.redisUrl, { name: 'socket.io-sub', logger: options.logger });
+    const sub = createRedis(options.redisUrl, { name: 'socket.io-sub', logger: options.logger, subscriber: true });
     adapterClients.push(pub, sub);
-    io.adapter(createAdapter(pub, sub, { key: options.channelKey }));
+    io.adapter(createAdapter(guardUnawaitedCommands(pub, log), guardUnawaitedCommands(sub, log), { key: options.channelKey }));
     log.info('Socket.IO Redis Adapter enabled for cluster mode');
   } else {
     log.warn('Socket.IO uses the in-memory adapter (ENABLE_CLUSTER=false): events reach only clients of the instance that emits them');

@@ -13,7 +13,7 @@ import { runMain } from '../lifecycle/run-main.js';
 import { createShutdown } from '../lifecycle/shutdown.js';
 import { createLogger, shouldPrettyPrint } from '../observability/logger.js';
 import { createBroadcaster } from '../realtime/broadcaster.js';
-import { closeRedis, createRedis } from '../redis/client.js';
+import { closeRedis, createRedis, guardUnawaitedCommands } from '../redis/client.js';
 import { pruneMessagesJob } from './jobs/prune-messages.js';
 import { roomStatsJob } from './jobs/room-stats.js';
 import { startScheduler } from './scheduler.js';
@@ -36,7 +36,7 @@ runMain(logger, () => {
     logger,
   });
   const redis = createRedis(config.redis.url, { name: 'worker', logger });
-  const broadcaster = createBroadcaster(new Emitter(redis, { key: `${config.redis.keyPrefix}socket.io` }));
+  const broadcaster = createBroadcaster(new Emitter(guardUnawaitedCommands(redis, logger), { key: `${config.redis.keyPrefix}socket.io` }));
   const messages = createMessageRepository(database.prisma);
 
   const scheduler = startScheduler({

@@ -4,7 +4,7 @@ import { validate } from '../validate.js';
 
 /**
  * Routes that let tests and operators reproduce real failure modes: a slow request (graceful
- * reload mid-request) and a crash (PM2 restarts the instance, the others keep serving).
+ * reload mid-request), a programmer error (a 500 that hides its message in production) and a crash (PM2 restarts the instance, the others keep serving).
  * Mounted only when DEBUG_ROUTES is on, which it is not in production by default.
  */
 export function debugRoutes(): Router {
@@ -15,6 +15,10 @@ export function debugRoutes(): Router {
     const { ms } = validate(delayQuery, req.query, 'query');
     await new Promise((resolve) => setTimeout(resolve, ms));
     res.json({ delayedMs: ms, worker: process.pid });
+  });
+
+  router.get('/api/debug/error', () => {
+    throw new Error('Internal detail that must not reach a production client');
   });
 
   router.post('/api/debug/crash', (_req, res) => {

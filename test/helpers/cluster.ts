@@ -1,0 +1,108 @@
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileAsync, freePort, ROOT, TEST_JWT_SECRET, uniqueName, waitFor } from './services.js';
+
+export interface Pm2Process {
+  name: string;
+  pid: number;
+  pm_id: number;
+  pm2_env: {
+    status: string;
+    exec_mode: string;
+    restart_time: number;
+    NODE_APP_INSTANCE?: number | string;
+    axm_monitor?: Record<string, { value: unknown; unit?: string }>;
+  };
+}
+
+export interface Cluster {
+  baseUrl: string;
+  port: number;
+  pm2Home: string;
+  env: NodeJS.ProcessEnv;
+  pm2(...args: string[]): Promise<string>;
+  jlist(): Promise<Pm2Process[]>;
+  /** Everything the apps logged to stdout so far (PM2's merged log files). */
+  logs(app?: string): string;
+  stop(): Promise<void>;
+}
+
+const PM2 = join(ROOT, 'node_modules', '.bin', 'pm2');
+
+export interface ClusterOptions {
+  instances: number;
+  databaseUrl: string;
+  env?: Record<string, string>;
+  /** Start only the API app (no background worker). */
+  apiOnly?: boolean;
+}
+
+/**
+ * Starts the apps the way a user does (scripts/start.sh: migrate, then pm2 startOrReload of
+ * ecosystem.config.cjs), under a PM2_HOME of its own so no other daemon is touched.
+ * stop() runs `pm2 kill` for that PM2_HOME; it is safe to call twice.
+ */
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const pm2Home = mkdtempSync(join(tmpdir(), 'epc-pm2-'));
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PM2_HOME: pm2Home,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    API_INSTANCES: String(options.instances),
+    DATABASE_URL: options.databaseUrl,
+    REDIS_KEY_PREFIX: `${uniqueName('t')}:`,
+    JWT_SECRET: TEST_JWT_SECRET,
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'info',
+    ...options.env,
+  };
+  const pm2 = async (...args: string[]) => (await execFileAsync(PM2, args, { env, cwd: ROOT, maxBuffer: 32 * 1024 * 1024 })).stdout;
+  let stopped = false;
+  const cluster: Cluster = {
+    baseUrl: `http://127.0.0.1:${port}`,
+    port,
+    pm2Home,
+    env,
+    pm2,
+    async jlist() {
+      const out = await pm2('jlist');
+      return JSON.parse(out.slice(out.indexOf('['))) as Pm2Process[];
+    },
+    logs(app = 'api') {
+      const file = join(pm2Home, 'logs', `${app}-out.log`);
+      return existsSync(file) ? readFileSync(file, 'utf8') : '';
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await pm2('kill').catch(() => undefined);
+      rmSync(pm2Home, { recursive: true, force: true });
+    },
+  };
+  try {
+    await execFileAsync('bash', ['scripts/start.sh', ...(options.apiOnly ? ['--only', env.API_NAME ?? 'api'] : [])], { env, cwd: ROOT, timeout: 120_000 });
+    await waitFor('the cluster to answer /health', async () => (await fetch(`${cluster.baseUrl}/health`)).ok);
+  } catch (error) {
+    const logs = cluster.logs();
+    await cluster.stop();
+    throw new Error(`Cluster did not start: ${String(error)}\n${logs.slice(-4000)}`);
+  }
+  return cluster;
+}
+
+/**
+ * Calls `path` n times on fresh connections and returns the bodies. Each call has a timeout,
+ * as any client should: a connection the node:cluster primary hands to a worker that has just
+ * been SIGKILLed is never answered (a Node core race), and fetch would wait 300 s.
+ */
+export async function sample<T>(baseUrl: string, path: string, n: number): Promise<T[]> {
+  const bodies: T[] = [];
+  for (let i = 0; i < n; i += 1) {
+    const res = await fetch(`${baseUrl}${path}`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) });
+    bodies.push((await res.json()) as T);
+  }
+  return bodies;
+}
