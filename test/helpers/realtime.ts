@@ -23,16 +23,18 @@ export async function connect(baseUrl: string, token: string | undefined): Promi
   });
 }
 
-/** One connected client per distinct instance pid (round-robin spreads new connections). */
-export async function connectToDistinctInstances(baseUrl: string, token: string, count: number): Promise<{ socket: TestSocket; hello: Hello }[]> {
-  const byPid = new Map<number, { socket: TestSocket; hello: Hello }>();
-  for (let attempt = 0; attempt < count * 10 && byPid.size < count; attempt += 1) {
-    const client = await connect(baseUrl, token);
-    if (byPid.has(client.hello.pid)) client.socket.close();
-    else byPid.set(client.hello.pid, client);
+type Client = { socket: TestSocket; hello: Hello };
+
+/** Two connected clients served by two different instance pids (round-robin spreads new connections). */
+export async function connectToTwoInstances(baseUrl: string, token: string): Promise<[Client, Client]> {
+  const first = await connect(baseUrl, token);
+  for (let attempt = 0; attempt < 20; attempt += 1) {
+    const other = await connect(baseUrl, token);
+    if (other.hello.pid !== first.hello.pid) return [first, other];
+    other.socket.close();
   }
-  if (byPid.size < count) throw new Error(`reached only ${byPid.size} distinct instances`);
-  return [...byPid.values()];
+  first.socket.close();
+  throw new Error('every connection reached the same instance');
 }
 
 export async function join(socket: TestSocket, room: string): Promise<{ ok: boolean; error?: string }> {
