@@ -15,7 +15,11 @@ import { createReadiness } from './lifecycle/readiness.js';
 import { signalReadyWhenServing } from './lifecycle/ready-signal.js';
 import { runMain } from './lifecycle/run-main.js';
 import { createShutdown } from './lifecycle/shutdown.js';
+import { clusterMetrics } from './observability/cluster-metrics.js';
+import { httpMetrics, prometheusObserver, type RequestObserver } from './observability/http-metrics.js';
 import { createLogger, shouldPrettyPrint } from './observability/logger.js';
+import { createMetricsRegistry } from './observability/metrics.js';
+import { startPm2Metrics } from './observability/pm2-metrics.js';
 import { createBroadcaster } from './realtime/broadcaster.js';
 import { createRealtime } from './realtime/socket-server.js';
 import { closeRedis, createRedis } from './redis/client.js';
@@ -71,6 +75,12 @@ runMain(logger, async () => {
     config.readiness.timeoutMs,
   );
 
+  const gauges = { poolStats: () => database.poolStats(), socketClients: () => realtime.info().connectedClients };
+  const metrics = createMetricsRegistry(identity, gauges);
+  const observers: RequestObserver[] = [prometheusObserver(metrics)];
+  const requestMetrics = httpMetrics(observers);
+  if (identity.processManager === 'pm2') observers.push(startPm2Metrics({ ...gauges, inFlight: requestMetrics.inFlight }));
+
   const app = buildApp({
     config,
     identity,
@@ -79,6 +89,8 @@ runMain(logger, async () => {
     tokens,
     messages: createMessageRepository(database.prisma),
     broadcaster: createBroadcaster(realtime.io),
+    requestMetrics: requestMetrics.middleware,
+    clusterMetrics: clusterMetrics(realtime.io, metrics.registry, { hostname: identity.hostname, crossInstance: config.socket.redisAdapter }),
     runtimeInfo: () => ({
       db: { poolMax, budget: config.db.connectionBudget, pool: database.poolStats() },
       socket: realtime.info(),

@@ -1,10 +1,11 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { TokenService } from '../auth/jwt.js';
 import type { ClusterIdentity } from '../cluster/identity.js';
 import type { Config } from '../config/env.js';
 import type { MessageRepository } from '../data/message-repository.js';
 import type { Readiness } from '../lifecycle/readiness.js';
+import type { ClusterMetrics } from '../observability/cluster-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { requestLogger } from '../observability/request-logger.js';
 import type { Broadcaster } from '../realtime/broadcaster.js';
@@ -12,6 +13,7 @@ import { errorHandler, notFoundHandler } from './error-handler.js';
 import { clusterInfoRoutes, type RuntimeInfo } from './routes/cluster-info.js';
 import { debugRoutes } from './routes/debug.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { messageRoutes } from './routes/messages.js';
 import { readyRoutes } from './routes/ready.js';
 import { statusRoutes } from './routes/status.js';
@@ -25,6 +27,9 @@ export interface AppDependencies {
   messages: MessageRepository;
   broadcaster: Broadcaster;
   runtimeInfo: RuntimeInfo;
+  /** Times every request for Prometheus and PM2 (observability/http-metrics.ts). */
+  requestMetrics: RequestHandler;
+  clusterMetrics: ClusterMetrics;
 }
 
 /** Builds the Express app from its dependencies. It never listens: lifecycle/http-server.ts does. */
@@ -36,6 +41,7 @@ export function buildApp(deps: AppDependencies): Express {
 
   // Read top to bottom, this is the order a request goes through.
   app.use(requestLogger(deps.logger));
+  app.use(deps.requestMetrics);
   app.use((_req, res, next) => {
     res.setHeader('X-Instance-Id', String(identity.instanceId));
     next();
@@ -45,6 +51,7 @@ export function buildApp(deps: AppDependencies): Express {
 
   app.use(healthRoutes(identity));
   app.use(readyRoutes(deps.readiness, identity));
+  app.use(metricsRoutes(deps.clusterMetrics));
   app.use(statusRoutes(config.env));
   app.use(clusterInfoRoutes(identity, deps.runtimeInfo));
   app.use(messageRoutes(deps));

@@ -1,3 +1,4 @@
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { z } from 'zod';
 import type { StoredMessage } from '../data/message-repository.js';
 
@@ -35,4 +36,9 @@ export interface ClientToServerEvents {
 
 export interface SocketData {
   user: string;
+}
+
+/** Between API instances, over the Redis adapter (observability/cluster-metrics.ts). */
+export interface InterServerEvents {
+  'metrics:collect': (host: string, ack: (metrics: MetricObjectWithValues<MetricValue<string>>[]) => void) => void;
 }

@@ -7,9 +7,9 @@ import type { TokenService } from '../auth/jwt.js';
 import type { ClusterIdentity } from '../cluster/identity.js';
 import type { Logger } from '../observability/logger.js';
 import { closeRedis, createRedis, guardUnawaitedCommands } from '../redis/client.js';
-import { roomSchema, type Ack, type ClientToServerEvents, type ServerToClientEvents, type SocketData } from './events.js';
+import { roomSchema, type Ack, type ClientToServerEvents, type InterServerEvents, type ServerToClientEvents, type SocketData } from './events.js';
 
-export type RealtimeServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+export type RealtimeServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 export interface RealtimeOptions {
   redisAdapter: boolean;
@@ -63,7 +63,13 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     const pub = createRedis(options.redisUrl, { name: 'socket.io-pub', logger: options.logger });
     const sub = createRedis(options.redisUrl, { name: 'socket.io-sub', logger: options.logger, subscriber: true });
     adapterClients.push(pub, sub);
-    io.adapter(createAdapter(guardUnawaitedCommands(pub, log), guardUnawaitedCommands(sub, log), { key: options.channelKey }));
+    io.adapter(
+      createAdapter(guardUnawaitedCommands(pub, log), guardUnawaitedCommands(sub, log), {
+        key: options.channelKey,
+        // How long a request to the other instances (e.g. /metrics collection) waits for answers.
+        requestsTimeout: 2000,
+      }),
+    );
     log.info('Socket.IO Redis Adapter enabled for cluster mode');
   } else {
     log.warn('Socket.IO uses the in-memory adapter (ENABLE_CLUSTER=false): events reach only clients of the instance that emits them');

@@ -1,0 +1,63 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ClusterIdentity } from '../cluster/identity.js';
+import type { PoolStats } from '../data/database.js';
+
+export interface RuntimeGauges {
+  poolStats: () => PoolStats;
+  socketClients: () => number;
+}
+
+/**
+ * This instance's Prometheus registry. Every series carries `instance` (the instance id) and
+ * `host`, so series from different instances stay apart when /metrics merges them.
+ */
+export function createMetricsRegistry(identity: ClusterIdentity, gauges: RuntimeGauges) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ instance: String(identity.instanceId), host: identity.hostname });
+  collectDefaultMetrics({ register: registry });
+
+  const requestDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by method, route and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const requestsInFlight = new Gauge({ name: 'http_requests_in_flight', help: 'HTTP requests being served', registers: [registry] });
+  const errors = new Counter({ name: 'http_server_errors_total', help: 'Responses with status 5xx', registers: [registry] });
+  new Gauge({
+    name: 'db_pool_connections',
+    help: 'PostgreSQL pool connections by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const stats = gauges.poolStats();
+      this.set({ state: 'in_use' }, stats.inUse);
+      this.set({ state: 'idle' }, stats.idle);
+      this.set({ state: 'waiting' }, stats.waiting);
+      this.set({ state: 'max' }, stats.max);
+    },
+  });
+  new Gauge({
+    name: 'socketio_connected_clients',
+    help: 'Socket.IO clients connected to this instance',
+    registers: [registry],
+    collect() {
+      this.set(gauges.socketClients());
+    },
+  });
+
+  return {
+    registry,
+    requestStarted: () => {
+      requestsInFlight.inc();
+    },
+    requestFinished: (labels: { method: string; route: string; status_code: number }, seconds: number) => {
+      requestsInFlight.dec();
+      requestDuration.observe(labels, seconds);
+      if (labels.status_code >= 500) errors.inc();
+    },
+  };
+}
+
+export type MetricsRegistry = ReturnType<typeof createMetricsRegistry>;
