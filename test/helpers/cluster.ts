@@ -36,6 +36,8 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Start only the API app (no background worker). */
   apiOnly?: boolean;
+  /** Start the API entry with plain `pm2 start` (fork mode, one process) instead of the ecosystem file. */
+  forkMode?: boolean;
 }
 
 /**
@@ -83,7 +85,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     },
   };
   try {
-    await execFileAsync('bash', ['scripts/start.sh', ...(options.apiOnly ? ['--only', env.API_NAME ?? 'api'] : [])], { env, cwd: ROOT, timeout: 120_000 });
+    if (options.forkMode) await pm2('start', 'dist/src/main.js', '--name', env.API_NAME ?? 'api');
+    else await execFileAsync('bash', ['scripts/start.sh', ...(options.apiOnly ? ['--only', env.API_NAME ?? 'api'] : [])], { env, cwd: ROOT, timeout: 120_000 });
     await waitFor('the cluster to answer /health', async () => (await fetch(`${cluster.baseUrl}/health`)).ok);
   } catch (error) {
     const logs = cluster.logs();
