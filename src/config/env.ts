@@ -82,6 +82,9 @@ const schema = z.object({
 
 type Raw = z.infer<typeof schema>;
 
+/** Every variable this module reads (the docs and .env.example are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(schema.shape));
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
