@@ -9,13 +9,13 @@ import os from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from './config/env.js';
-import { createLogger, shouldPrettyPrint } from './observability/logger.js';
+import { createProcessLogger } from './observability/logger.js';
 
 const CRASH_WINDOW_MS = 60_000;
 const MAX_BACKOFF_MS = 30_000;
 
 const config = loadConfigOrExit();
-const logger = createLogger({ level: config.log.level, pretty: shouldPrettyPrint(config.isProduction), base: { role: 'primary' } });
+const logger = createProcessLogger(config, { role: 'primary' });
 const workerCount = config.nodeCluster.workers ?? Math.max(1, os.availableParallelism() - 1);
 
 // main.ts beside this file: .js when compiled, .ts under tsx (whose loader the workers inherit).

@@ -17,7 +17,7 @@ import { runMain } from './lifecycle/run-main.js';
 import { createShutdown } from './lifecycle/shutdown.js';
 import { clusterMetrics } from './observability/cluster-metrics.js';
 import { httpMetrics, prometheusObserver, type RequestObserver } from './observability/http-metrics.js';
-import { createLogger, shouldPrettyPrint } from './observability/logger.js';
+import { createProcessLogger } from './observability/logger.js';
 import { createMetricsRegistry } from './observability/metrics.js';
 import { startPm2Metrics } from './observability/pm2-metrics.js';
 import { createBroadcaster } from './realtime/broadcaster.js';
@@ -26,11 +26,7 @@ import { closeRedis, createRedis } from './redis/client.js';
 
 const config = loadConfigOrExit();
 const identity = detectIdentity();
-const logger = createLogger({
-  level: config.log.level,
-  pretty: shouldPrettyPrint(config.isProduction),
-  base: { role: 'api', instanceId: identity.instanceId },
-});
+const logger = createProcessLogger(config, { role: 'api', instanceId: identity.instanceId });
 
 runMain(logger, async () => {
   const budget = { budget: config.db.connectionBudget, poolMax: config.db.poolMax, workerReserve: config.db.workerPoolMax };

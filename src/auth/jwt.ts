@@ -9,6 +9,11 @@ export interface TokenService {
 
 const ALGORITHM = 'HS256';
 
+/** The token of an `Authorization: Bearer <token>` header, if that is what it holds. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
+}
+
 export function createTokenService(secret: string): TokenService {
   const key = new TextEncoder().encode(secret);
   return {

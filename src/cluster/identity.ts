@@ -15,8 +15,6 @@ export interface ClusterIdentity {
   readonly clusterMode: boolean;
   readonly cpuCount: number;
   readonly hostname: string;
-  /** PM2 app name, when running under PM2. */
-  readonly appName: string | undefined;
 }
 
 function toInt(value: string | undefined): number | undefined {
@@ -33,7 +31,6 @@ export function detectIdentity(env: NodeJS.ProcessEnv = process.env): ClusterIde
       // PM2 passes the resolved count (e.g. "2" for instances: 'max').
       instanceCount: toInt(env.instances) ?? 1,
       clusterMode: env.exec_mode === 'cluster_mode',
-      appName: env.name,
     });
   }
   if (cluster.isWorker && cluster.worker) {
@@ -44,7 +41,6 @@ export function detectIdentity(env: NodeJS.ProcessEnv = process.env): ClusterIde
       // Set by src/cluster.ts for each worker it forks.
       instanceCount: toInt(env.CLUSTER_WORKERS) ?? 1,
       clusterMode: true,
-      appName: undefined,
     });
   }
   return Object.freeze({
@@ -53,6 +49,5 @@ export function detectIdentity(env: NodeJS.ProcessEnv = process.env): ClusterIde
     instanceId: 0,
     instanceCount: 1,
     clusterMode: false,
-    appName: undefined,
   });
 }

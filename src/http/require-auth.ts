@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { TokenService } from '../auth/jwt.js';
+import { bearerToken, type TokenService } from '../auth/jwt.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -10,9 +10,7 @@ declare module 'express-serve-static-core' {
 
 export function requireAuth(tokens: TokenService): RequestHandler {
   return async (req, _res, next) => {
-    const header = req.get('authorization');
-    const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
-    req.user = await tokens.verify(token);
+    req.user = await tokens.verify(bearerToken(req.get('authorization')));
     next();
   };
 }

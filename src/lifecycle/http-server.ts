@@ -11,8 +11,6 @@ export interface HttpServer {
    * clients reconnect (to another instance) instead of being cut off.
    */
   drain(): Promise<void>;
-  /** Last resort when the shutdown deadline is near. */
-  destroyConnections(): void;
 }
 
 export function createHttpServer(handler: RequestListener, options: { keepAliveTimeoutMs: number }): HttpServer {
@@ -52,9 +50,6 @@ export function createHttpServer(handler: RequestListener, options: { keepAliveT
         net.Server.prototype.close.call(server, () => { resolve(); });
       });
       return drained;
-    },
-    destroyConnections() {
-      server.closeAllConnections();
     },
   };
 }

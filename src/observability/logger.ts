@@ -1,9 +1,10 @@
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import type { Config } from '../config/env.js';
 
 export type { Logger } from 'pino';
 
-export interface LoggerOptions {
+interface LoggerOptions {
   level: string;
   /** Colourised, human output. Chosen by whether stdout is a terminal, not by NODE_ENV alone. */
   pretty: boolean;
@@ -11,11 +12,11 @@ export interface LoggerOptions {
   base: Record<string, unknown>;
 }
 
-export function shouldPrettyPrint(isProduction: boolean): boolean {
+function shouldPrettyPrint(isProduction: boolean): boolean {
   return !isProduction && process.stdout.isTTY;
 }
 
-export function createLogger(options: LoggerOptions): Logger {
+function createLogger(options: LoggerOptions): Logger {
   const base = { pid: process.pid, ...options.base };
   if (options.pretty) {
     // A synchronous stream in-process: a dev terminal needs no worker thread.
@@ -28,4 +29,9 @@ export function createLogger(options: LoggerOptions): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   });
+}
+
+/** The logger of one of the project's processes, tagged with its role (and instance id). */
+export function createProcessLogger(config: Config, base: { role: 'api' | 'worker' | 'primary'; instanceId?: number }): Logger {
+  return createLogger({ level: config.log.level, pretty: shouldPrettyPrint(config.isProduction), base });
 }

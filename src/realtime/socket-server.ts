@@ -3,7 +3,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Server, type ExtendedError } from 'socket.io';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
-import type { TokenService } from '../auth/jwt.js';
+import { bearerToken, type TokenService } from '../auth/jwt.js';
 import type { ClusterIdentity } from '../cluster/identity.js';
 import type { Logger } from '../observability/logger.js';
 import { closeRedis, createRedis, guardUnawaitedCommands } from '../redis/client.js';
@@ -40,10 +40,6 @@ function rejectPolling(url: string | undefined): boolean {
   return new URLSearchParams((url ?? '').split('?')[1] ?? '').get('transport') === 'polling';
 }
 
-function bearer(header: string | undefined): string | undefined {
-  return header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
-}
-
 export function createRealtime(options: RealtimeOptions): Realtime {
   const log = options.logger.child({ component: 'socket.io' });
   const io: RealtimeServer = new Server({
@@ -77,7 +73,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
 
   io.use((socket, next) => {
     const auth = socket.handshake.auth as { token?: unknown };
-    const token = typeof auth.token === 'string' ? auth.token : bearer(socket.handshake.headers.authorization);
+    const token = typeof auth.token === 'string' ? auth.token : bearerToken(socket.handshake.headers.authorization);
     options.tokens.verify(token).then(
       (user) => {
         socket.data.user = user;

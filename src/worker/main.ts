@@ -11,7 +11,7 @@ import { createMessageRepository } from '../data/message-repository.js';
 import { handleProcessEvents } from '../lifecycle/process-events.js';
 import { runMain } from '../lifecycle/run-main.js';
 import { createShutdown } from '../lifecycle/shutdown.js';
-import { createLogger, shouldPrettyPrint } from '../observability/logger.js';
+import { createProcessLogger } from '../observability/logger.js';
 import { createBroadcaster } from '../realtime/broadcaster.js';
 import { closeRedis, createRedis, guardUnawaitedCommands } from '../redis/client.js';
 import { pruneMessagesJob } from './jobs/prune-messages.js';
@@ -20,11 +20,7 @@ import { startScheduler } from './scheduler.js';
 
 const config = loadConfigOrExit();
 const identity = detectIdentity();
-const logger = createLogger({
-  level: config.log.level,
-  pretty: shouldPrettyPrint(config.isProduction),
-  base: { role: 'worker', instanceId: identity.instanceId },
-});
+const logger = createProcessLogger(config, { role: 'worker', instanceId: identity.instanceId });
 
 runMain(logger, () => {
   const database = createDatabase({
