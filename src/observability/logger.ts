@@ -20,7 +20,18 @@ function createLogger(options: LoggerOptions): Logger {
   const base = { pid: process.pid, ...options.base };
   if (options.pretty) {
     // A synchronous stream in-process: a dev terminal needs no worker thread.
-    const stream = pretty({ colorize: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'hostname', sync: true });
+    const stream = pretty({
+      colorize: true,
+      translateTime: 'SYS:yyyy-mm-dd HH:MM:ss',
+      sync: true,
+      // Role and instance on the line itself: "INFO (1234): [api #0] Server listening ...".
+      ignore: 'hostname,role,instanceId',
+      messageFormat: (log, messageKey) => {
+        const { role, instanceId } = log as { role?: string; instanceId?: number };
+        const instance = instanceId === undefined ? '' : ` #${instanceId}`;
+        return `[${role ?? '?'}${instance}] ${String(log[messageKey])}`;
+      },
+    });
     return pino({ level: options.level, base }, stream);
   }
   return pino({
