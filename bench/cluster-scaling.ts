@@ -62,5 +62,10 @@ console.log('| instances | req/s | ms CPU per request |');
 console.log('| --- | --- | --- |');
 for (const [instances, r] of results) console.log(`| ${instances} | ${median(r.rps).toFixed(0)} | ${median(r.cpuMsPerRequest).toFixed(3)} |`);
 if (single && clustered && cpus > 1) {
-  console.log(`\nthroughput ratio ${cpus} instances / 1: ${(median(clustered.rps) / median(single.rps)).toFixed(2)}x`);
+  // Each round ran both configurations back to back, so a round's ratio shares its noise;
+  // the median of those ratios is steadier than a ratio of medians.
+  const ratios = single.rps.map((rps, i) => (clustered.rps[i] ?? 0) / rps);
+  console.log(`\nthroughput ratio ${cpus} instances / 1, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)}x`);
+  const cpuRatios = single.cpuMsPerRequest.map((ms, i) => (clustered.cpuMsPerRequest[i] ?? 0) / ms);
+  console.log(`CPU per request ratio, per round: ${cpuRatios.map((r) => r.toFixed(2)).join(', ')}; median ${median(cpuRatios).toFixed(2)}x`);
 }
