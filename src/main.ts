@@ -16,7 +16,7 @@ import { signalReadyWhenServing } from './lifecycle/ready-signal.js';
 import { runMain } from './lifecycle/run-main.js';
 import { createShutdown } from './lifecycle/shutdown.js';
 import { clusterMetrics } from './observability/cluster-metrics.js';
-import { httpMetrics, prometheusObserver, type RequestObserver } from './observability/http-metrics.js';
+import { httpMetrics, type RequestObserver } from './observability/http-metrics.js';
 import { createProcessLogger } from './observability/logger.js';
 import { createMetricsRegistry } from './observability/metrics.js';
 import { startPm2Metrics } from './observability/pm2-metrics.js';
@@ -71,11 +71,12 @@ runMain(logger, async () => {
     config.readiness.timeoutMs,
   );
 
-  const gauges = { poolStats: () => database.poolStats(), socketClients: () => realtime.info().connectedClients };
-  const metrics = createMetricsRegistry(identity, gauges);
-  const observers: RequestObserver[] = [prometheusObserver(metrics)];
+  const observers: RequestObserver[] = [];
   const requestMetrics = httpMetrics(observers);
-  if (identity.processManager === 'pm2') observers.push(startPm2Metrics({ ...gauges, inFlight: requestMetrics.inFlight }));
+  const gauges = { poolStats: () => database.poolStats(), socketClients: () => realtime.info().connectedClients, inFlight: requestMetrics.inFlight };
+  const metrics = createMetricsRegistry(identity, gauges);
+  observers.push(metrics);
+  if (identity.processManager === 'pm2') observers.push(startPm2Metrics(gauges));
 
   const app = buildApp({
     config,

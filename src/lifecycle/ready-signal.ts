@@ -18,8 +18,10 @@ export async function signalReadyWhenServing(readiness: Readiness, logger: Logge
     if (readiness.shuttingDown) return;
     const report = await readiness.check();
     if (report.ready) break;
-    if (!warned && Date.now() - started >= WARN_AFTER_MS) logger.warn({ checks: report.checks }, 'Waiting for dependencies before reporting ready');
-    warned ||= Date.now() - started >= WARN_AFTER_MS;
+    if (!warned && Date.now() - started >= WARN_AFTER_MS) {
+      logger.warn({ checks: report.checks }, 'Waiting for dependencies before reporting ready');
+      warned = true;
+    }
     await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
   }
   process.send('ready');

@@ -1,26 +1,20 @@
 import type { RequestHandler } from 'express';
-import type { MetricsRegistry } from './metrics.js';
 
 /** Observers of finished requests (Prometheus, PM2 monit); one middleware feeds them all. */
 export interface RequestObserver {
-  requestStarted?: () => void;
   requestFinished: (labels: { method: string; route: string; status_code: number }, seconds: number) => void;
-}
-
-export function prometheusObserver(metrics: MetricsRegistry): RequestObserver {
-  return { requestStarted: metrics.requestStarted, requestFinished: metrics.requestFinished };
 }
 
 /**
  * Times every request. The route label is the matched route pattern (`/api/rooms/:room/messages`),
- * never the raw path, so random URLs cannot explode the series count.
+ * never the raw path, so random URLs cannot explode the series count. The in-flight count kept
+ * here is the one both Prometheus and PM2 report.
  */
 export function httpMetrics(observers: RequestObserver[]): { middleware: RequestHandler; inFlight: () => number } {
   let inFlight = 0;
   const middleware: RequestHandler = (req, res, next) => {
     const started = process.hrtime.bigint();
     inFlight += 1;
-    for (const o of observers) o.requestStarted?.();
     res.once('close', () => {
       inFlight -= 1;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

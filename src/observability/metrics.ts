@@ -1,17 +1,19 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClusterIdentity } from '../cluster/identity.js';
 import type { PoolStats } from '../data/database.js';
+import type { RequestObserver } from './http-metrics.js';
 
 export interface RuntimeGauges {
   poolStats: () => PoolStats;
   socketClients: () => number;
+  inFlight: () => number;
 }
 
 /**
  * This instance's Prometheus registry. Every series carries `instance` (the instance id) and
  * `host`, so series from different instances stay apart when /metrics merges them.
  */
-export function createMetricsRegistry(identity: ClusterIdentity, gauges: RuntimeGauges) {
+export function createMetricsRegistry(identity: ClusterIdentity, gauges: RuntimeGauges): RequestObserver & { registry: Registry } {
   const registry = new Registry();
   registry.setDefaultLabels({ instance: String(identity.instanceId), host: identity.hostname });
   collectDefaultMetrics({ register: registry });
@@ -23,7 +25,14 @@ export function createMetricsRegistry(identity: ClusterIdentity, gauges: Runtime
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const requestsInFlight = new Gauge({ name: 'http_requests_in_flight', help: 'HTTP requests being served', registers: [registry] });
+  new Gauge({
+    name: 'http_requests_in_flight',
+    help: 'HTTP requests being served',
+    registers: [registry],
+    collect() {
+      this.set(gauges.inFlight());
+    },
+  });
   const errors = new Counter({ name: 'http_server_errors_total', help: 'Responses with status 5xx', registers: [registry] });
   new Gauge({
     name: 'db_pool_connections',
@@ -49,15 +58,9 @@ export function createMetricsRegistry(identity: ClusterIdentity, gauges: Runtime
 
   return {
     registry,
-    requestStarted: () => {
-      requestsInFlight.inc();
-    },
-    requestFinished: (labels: { method: string; route: string; status_code: number }, seconds: number) => {
-      requestsInFlight.dec();
+    requestFinished: (labels, seconds) => {
       requestDuration.observe(labels, seconds);
       if (labels.status_code >= 500) errors.inc();
     },
   };
 }
-
-export type MetricsRegistry = ReturnType<typeof createMetricsRegistry>;

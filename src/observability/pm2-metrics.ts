@@ -10,7 +10,7 @@ const LOOP_RESOLUTION_MS = 10;
  * tx2 (the library PM2 itself depends on; they appear under `axm_monitor` in `pm2 jlist`).
  * Only started under PM2.
  */
-export function startPm2Metrics(gauges: RuntimeGauges & { inFlight: () => number }): RequestObserver {
+export function startPm2Metrics(gauges: RuntimeGauges): RequestObserver {
   const requests = tx2.meter({ name: 'req/sec', unit: 'req/s', samples: 1, timeframe: 60 });
   const latency = tx2.histogram({ name: 'p95 latency', unit: 'ms', measurement: 'p95' });
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });

@@ -4,7 +4,8 @@ import { validate } from '../validate.js';
 
 /**
  * Routes that let tests and operators reproduce real failure modes: a slow request (graceful
- * reload mid-request), a programmer error (a 500 that hides its message in production) and a crash (PM2 restarts the instance, the others keep serving).
+ * reload mid-request), a programmer error (a 500 that hides its message in production) and a
+ * crash (PM2 restarts the instance, the others keep serving).
  * Mounted only when DEBUG_ROUTES is on, which it is not in production by default.
  */
 export function debugRoutes(): Router {
