@@ -1,12 +1,26 @@
 /**
  * PM2 apps: the API on every core in cluster mode, and one background worker in fork mode.
- * `npm start` (scripts/start.sh) builds, migrates, then runs `pm2 startOrReload` on this file.
+ * `npm start` (scripts/deploy.ts) validates what this file gives the instances, migrates, then
+ * runs `pm2 startOrReload` on it and scales the API to the count here.
  *
  * Read by the PM2 CLI, so it sees the caller's environment: API_INSTANCES=2 npm start.
  */
 require('dotenv').config({ path: `${__dirname}/.env`, quiet: true });
 
 const env = process.env;
+/** @type {readonly string[]} */
+let configVariables;
+try {
+  // dist/ may not exist when the linter reads this file, so the module's type is unknown to it.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment
+  configVariables = require('./dist/src/config/env.js').CONFIG_VARIABLES;
+} catch (error) {
+  throw new Error(`ecosystem.config.cjs reads the app's variable names from dist/: run npm run build first (${error.message})`);
+}
+// Every variable of the app, each given explicitly ('' = unset): PM2 merges a reload's
+// environment into the one it kept, so a variable set earlier and unset now would otherwise
+// stay, as would anything from the environment the PM2 daemon was started in.
+const appEnv = Object.fromEntries(configVariables.map((name) => [name, env[name] ?? '']));
 const shutdownTimeoutMs = Number(env.SHUTDOWN_TIMEOUT_MS || 10000);
 const instances = env.API_INSTANCES || 'max';
 if (instances !== 'max' && !/^-?\d+$/.test(instances)) {
@@ -17,12 +31,15 @@ const common = {
   cwd: __dirname,
   // The app's own deadline plus a margin: PM2 only SIGKILLs an instance that hangs past it.
   kill_timeout: shutdownTimeoutMs + 3000,
-  max_memory_restart: env.MAX_MEMORY_RESTART || '512M',
   merge_logs: true,
-  log_date_format: 'YYYY-MM-DD HH:mm:ss Z',
+  // No log_date_format: it would prefix each of pino's JSON lines (which carry their own `time`)
+  // with a date, in PM2's log files and in pm2-runtime's stdout alike, and no line would parse.
+  // LOG_TO_FILES=false (the image sets it): the apps' lines reach stdout through pm2-runtime
+  // only; PM2's log files would keep a second copy, growing without bound in the container.
+  ...(env.LOG_TO_FILES === 'false' ? { out_file: '/dev/null', error_file: '/dev/null' } : {}),
   // Exponential back-off between crash restarts, so a crash loop does not spin.
   exp_backoff_restart_delay: 100,
-  env: { NODE_ENV: env.NODE_ENV || 'development' },
+  env: { ...appEnv, NODE_ENV: env.NODE_ENV || 'development' },
   env_production: { NODE_ENV: 'production' },
 };
 
@@ -37,16 +54,21 @@ module.exports = {
       // Each instance sends process.send('ready') once it listens and its dependencies answer.
       wait_ready: true,
       listen_timeout: Number(env.LISTEN_TIMEOUT_MS || 15000),
+      // PM2 restarts an instance whose RSS passes this (gracefully, like a reload); the V8 heap
+      // limit below keeps the heap under it. A container's memory limit must exceed the sum of
+      // every app's threshold plus PM2 itself (docs/deployment.md), or the OOM killer acts first.
+      max_memory_restart: env.MAX_MEMORY_RESTART || '512M',
       node_args: [`--max-old-space-size=${env.MAX_OLD_SPACE_MB || 384}`],
     },
     {
       ...common,
       name: env.WORKER_NAME || 'worker',
-      script: 'dist/src/worker/main.js',
+      script: 'dist/src/worker-main.js',
       exec_mode: 'fork',
       instances: 1,
       wait_ready: true,
       listen_timeout: 10000,
+      max_memory_restart: env.WORKER_MAX_MEMORY_RESTART || '384M',
       node_args: [`--max-old-space-size=${env.WORKER_MAX_OLD_SPACE_MB || 256}`],
     },
   ],

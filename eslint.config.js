@@ -1,6 +1,24 @@
 import js from '@eslint/js';
+import boundaries from 'eslint-plugin-boundaries';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
+
+/**
+ * The one-way rule of docs/architecture.md: features (what the product does) stand on the
+ * infrastructure, which never imports a feature; infrastructure layers import only those
+ * below them. The entry files at the top of src/ wire everything.
+ */
+const INFRASTRUCTURE = [
+  // Lowest first: each may import the ones listed before it.
+  ['base', 'src/(errors|config|types|generated)'],
+  ['observability', 'src/observability'],
+  ['lifecycle', 'src/lifecycle'],
+  ['storage', 'src/(data|redis|scheduler)'],
+  ['edge', 'src/(realtime|http)'],
+];
+const FEATURES = 'src/(auth|cluster|health|messages)';
+/** @param {number} index */
+const below = (index) => INFRASTRUCTURE.slice(0, index + 1).map(([type]) => type);
 
 export default defineConfig(
   { ignores: ['dist/', 'src/generated/', '**/node_modules/'] },
@@ -19,6 +37,41 @@ export default defineConfig(
         { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after'] }] },
       ],
     },
+  },
+  {
+    files: ['src/**/*.ts'],
+    plugins: { boundaries },
+    settings: {
+      'import/resolver': { typescript: { project: 'tsconfig.json' } },
+      'boundaries/elements': [
+        ...INFRASTRUCTURE.map(([type, pattern]) => ({ type, pattern })),
+        { type: 'feature', pattern: FEATURES },
+        { type: 'entry', pattern: 'src' },
+      ],
+    },
+    rules: {
+      'boundaries/dependencies': [
+        'error',
+        {
+          default: 'disallow',
+          policies: [
+            ...INFRASTRUCTURE.map(([type], index) => ({
+              from: { element: { type } },
+              allow: { to: { element: { types: { anyOf: below(index) } } } },
+            })),
+            { from: { element: { type: 'feature' } }, allow: { to: { element: { types: { anyOf: [...below(INFRASTRUCTURE.length - 1), 'feature'] } } } } },
+            { from: { element: { type: 'entry' } }, allow: { to: { element: { types: { anyOf: [...below(INFRASTRUCTURE.length - 1), 'feature', 'entry'] } } } } },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The page's browser code: tsconfig.public.json type-checks it against the DOM, which
+    // also catches undefined names.
+    files: ['public/**/*.js'],
+    languageOptions: { parserOptions: { projectService: false, project: './tsconfig.public.json' } },
+    rules: { 'no-undef': 'off' },
   },
   {
     files: ['**/*.cjs'],

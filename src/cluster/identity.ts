@@ -3,18 +3,18 @@ import os from 'node:os';
 
 /**
  * Who this process is within its deployment. The one place that reads the variables PM2
- * and our node:cluster primary set, so everything else asks this module instead.
+ * and our node:cluster primary set, so everything else asks this module instead. How many
+ * instances run is not here: PM2's launch-time count goes stale on reload and scale, so the
+ * live count comes from the cluster membership (membership.ts).
  */
 
 export type ProcessManager = 'pm2' | 'node-cluster' | 'standalone';
 
 export interface ClusterIdentity {
   readonly instanceId: number;
-  readonly instanceCount: number;
   readonly processManager: ProcessManager;
   readonly clusterMode: boolean;
   readonly cpuCount: number;
-  readonly hostname: string;
 }
 
 function toInt(value: string | undefined): number | undefined {
@@ -22,32 +22,17 @@ function toInt(value: string | undefined): number | undefined {
 }
 
 export function detectIdentity(env: NodeJS.ProcessEnv = process.env): ClusterIdentity {
-  const common = { cpuCount: os.availableParallelism(), hostname: os.hostname() };
+  const cpuCount = os.availableParallelism();
   if (env.pm_id !== undefined) {
     return Object.freeze({
-      ...common,
+      cpuCount,
       processManager: 'pm2' as const,
       instanceId: toInt(env.NODE_APP_INSTANCE) ?? 0,
-      // PM2 passes the resolved count (e.g. "2" for instances: 'max').
-      instanceCount: toInt(env.instances) ?? 1,
       clusterMode: env.exec_mode === 'cluster_mode',
     });
   }
   if (cluster.isWorker && cluster.worker) {
-    return Object.freeze({
-      ...common,
-      processManager: 'node-cluster' as const,
-      instanceId: cluster.worker.id,
-      // Set by src/cluster.ts for each worker it forks.
-      instanceCount: toInt(env.CLUSTER_WORKERS) ?? 1,
-      clusterMode: true,
-    });
+    return Object.freeze({ cpuCount, processManager: 'node-cluster' as const, instanceId: cluster.worker.id, clusterMode: true });
   }
-  return Object.freeze({
-    ...common,
-    processManager: 'standalone' as const,
-    instanceId: 0,
-    instanceCount: 1,
-    clusterMode: false,
-  });
+  return Object.freeze({ cpuCount, processManager: 'standalone' as const, instanceId: 0, clusterMode: false });
 }

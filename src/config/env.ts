@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import os from 'node:os';
 import { join } from 'node:path';
 import { config as loadDotenv } from 'dotenv';
 import { z } from 'zod';
@@ -31,6 +33,44 @@ const boolean = z
   .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' }))
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/**
+ * Which proxies' X-Forwarded-For to believe (Express's `trust proxy`): `false` (none, the
+ * default), `true` (one proxy in front: the address it saw is the client's), a hop count, or
+ * the proxies' addresses/subnets (`loopback`, `10.0.0.0/8`, ...). `true` means one hop,
+ * not Express's "trust every hop", which would let any client pick its own address by
+ * sending X-Forwarded-For (and so dodge the per-address rate limit).
+ */
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((value, ctx): false | number | string[] => {
+    const lower = value.toLowerCase();
+    if (['false', '0', 'no'].includes(lower)) return false;
+    if (['true', 'yes'].includes(lower)) return 1;
+    if (/^\d{1,2}$/.test(value)) return Number(value);
+    const entries = value.split(',').map((entry) => entry.trim());
+    const valid = (entry: string) => {
+      const [address = '', bits, extra] = entry.split('/');
+      if (PROXY_NAMES.has(entry)) return true;
+      const family = isIP(address);
+      return family !== 0 && extra === undefined && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)));
+    };
+    if (entries.every(valid)) return entries;
+    ctx.addIssue({ code: 'custom', message: 'must be true/false, a number of proxies, or proxy addresses/subnets (loopback, 10.0.0.0/8, ...)' });
+    return z.NEVER;
+  });
+
+// 0: the app sends none and the database's own setting applies. Needed behind PgBouncer, which
+// refuses statement_timeout as a startup parameter (docs/database.md).
+const statementTimeoutError = 'must be 0 or an integer from 100 to 600000';
+const statementTimeout = z
+  .string()
+  .trim()
+  .regex(/^\d+$/, { error: statementTimeoutError })
+  .transform(Number)
+  .pipe(z.number().refine((ms) => ms === 0 || (ms >= 100 && ms <= 600_000), { error: statementTimeoutError }));
+
 function url(protocols: RegExp, accepts: string) {
   return z.url({ protocol: protocols, error: `must be ${accepts}` });
 }
@@ -45,18 +85,23 @@ const schema = z.object({
     .trim()
     .regex(/^\d+(b|kb|mb)$/i, { error: 'must be a size such as 100kb or 1mb' })
     .default('100kb'),
-  TRUST_PROXY: boolean.default(false),
+  TRUST_PROXY: trustProxy.default(false),
   KEEP_ALIVE_TIMEOUT_MS: integer(1000, 600_000).default(5000),
+  REQUEST_TIMEOUT_MS: integer(1000, 600_000).default(10_000),
+  API_RATE_LIMIT: integer(0, 1_000_000).default(0),
+  WRITE_RATE_LIMIT: integer(0, 1_000_000).default(60),
   SHUTDOWN_TIMEOUT_MS: integer(1000, 600_000).default(10_000),
   DEBUG_ROUTES: boolean.optional(),
 
   DATABASE_URL: url(/^postgres(ql)?$/, 'a postgresql:// URL').default(
     'postgresql://postgres@127.0.0.1:5432/express_pm2_cluster',
   ),
+  // Straight to PostgreSQL for the migrator (advisory lock, DDL), when DATABASE_URL goes through PgBouncer.
+  MIGRATION_DATABASE_URL: url(/^postgres(ql)?$/, 'a postgresql:// URL').optional(),
   DB_CONNECTION_BUDGET: integer(2, 10_000).default(20),
   DB_POOL_MAX: integer(1, 10_000).optional(),
   DB_POOL_TIMEOUT_MS: integer(100, 60_000).default(3000),
-  DB_STATEMENT_TIMEOUT_MS: integer(100, 600_000).default(10_000),
+  DB_STATEMENT_TIMEOUT_MS: statementTimeout.default(10_000),
   WORKER_DB_POOL_MAX: integer(1, 100).default(1),
 
   REDIS_URL: url(/^rediss?$/, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
@@ -70,6 +115,9 @@ const schema = z.object({
   ENABLE_CLUSTER: boolean.default(true),
   SOCKET_ALLOW_POLLING: boolean.default(false),
   SOCKET_CORS_ORIGIN: z.string().trim().min(1).default('*'),
+  SOCKET_MAX_PAYLOAD_BYTES: integer(1024, 100_000_000).default(16_384),
+  SOCKET_EVENT_RATE_LIMIT: integer(1, 100_000).default(20),
+  MAX_SOCKETS_PER_USER: integer(0, 1_000_000).default(20),
 
   JWT_SECRET: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
 
@@ -78,6 +126,11 @@ const schema = z.object({
   MESSAGE_RETENTION_DAYS: integer(1, 36_500).default(30),
 
   CLUSTER_WORKERS: integer(1, 1024).optional(),
+  HOST_ID: z
+    .string()
+    .trim()
+    .regex(/^[\w.:-]{1,64}$/, { error: 'must be 1 to 64 letters, digits, _ . : or -' })
+    .optional(),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -89,9 +142,14 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-function build(raw: Raw) {
+export interface ConfigOptions {
+  /** False for tools that sign nothing (the migrator), so they run in production without the secret. */
+  jwtSecretRequired?: boolean;
+}
+
+function build(raw: Raw, options: ConfigOptions) {
   const production = raw.NODE_ENV === 'production';
-  if (production && (raw.JWT_SECRET === undefined || raw.JWT_SECRET.length < 32)) {
+  if (production && options.jwtSecretRequired !== false && (raw.JWT_SECRET === undefined || raw.JWT_SECRET.length < 32)) {
     throw new ConfigError('Invalid configuration: JWT_SECRET must be set to at least 32 characters when NODE_ENV=production');
   }
   return {
@@ -104,24 +162,39 @@ function build(raw: Raw) {
       bodyLimit: raw.BODY_LIMIT,
       trustProxy: raw.TRUST_PROXY,
       keepAliveTimeoutMs: raw.KEEP_ALIVE_TIMEOUT_MS,
+      requestTimeoutMs: raw.REQUEST_TIMEOUT_MS,
       // Test-only routes (slow request, crash) never exist in production unless asked for.
       debugRoutes: raw.DEBUG_ROUTES ?? !production,
+      // POST /api/dev/token mints a token for any name: never in production, whatever DEBUG_ROUTES says.
+      devTokens: !production && (raw.DEBUG_ROUTES ?? true),
     },
     shutdown: { timeoutMs: raw.SHUTDOWN_TIMEOUT_MS },
+    // Per minute, across the cluster; 0 turns a limit off.
+    rateLimit: { apiPerAddress: raw.API_RATE_LIMIT, writesPerUser: raw.WRITE_RATE_LIMIT },
     db: {
       url: raw.DATABASE_URL,
+      migrationUrl: raw.MIGRATION_DATABASE_URL ?? raw.DATABASE_URL,
       connectionBudget: raw.DB_CONNECTION_BUDGET,
       poolMax: raw.DB_POOL_MAX,
       poolTimeoutMs: raw.DB_POOL_TIMEOUT_MS,
       statementTimeoutMs: raw.DB_STATEMENT_TIMEOUT_MS,
       workerPoolMax: raw.WORKER_DB_POOL_MAX,
     },
-    redis: { url: raw.REDIS_URL, keyPrefix: raw.REDIS_KEY_PREFIX },
+    redis: {
+      url: raw.REDIS_URL,
+      keyPrefix: raw.REDIS_KEY_PREFIX,
+      // The Socket.IO adapter's and the worker emitter's channel: both must use this one key.
+      socketChannel: `${raw.REDIS_KEY_PREFIX}socket.io`,
+    },
     readiness: { timeoutMs: raw.READY_TIMEOUT_MS },
     socket: {
       redisAdapter: raw.ENABLE_CLUSTER,
       allowPolling: raw.SOCKET_ALLOW_POLLING,
       corsOrigin: raw.SOCKET_CORS_ORIGIN,
+      maxPayloadBytes: raw.SOCKET_MAX_PAYLOAD_BYTES,
+      eventsPerSecond: raw.SOCKET_EVENT_RATE_LIMIT,
+      // 0: no cap.
+      maxPerUser: raw.MAX_SOCKETS_PER_USER,
     },
     auth: { jwtSecret: raw.JWT_SECRET ?? DEV_JWT_SECRET },
     worker: {
@@ -130,6 +203,8 @@ function build(raw: Raw) {
       retentionDays: raw.MESSAGE_RETENTION_DAYS,
     },
     nodeCluster: { workers: raw.CLUSTER_WORKERS },
+    // Names this machine in the cluster's membership and metrics; distinct per host.
+    cluster: { hostId: raw.HOST_ID ?? os.hostname() },
   };
 }
 
@@ -144,7 +219,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Validates an environment; throws ConfigError with a one-line message on any bad value. */
-export function parseConfig(env: NodeJS.ProcessEnv): Config {
+export function parseConfig(env: NodeJS.ProcessEnv, options: ConfigOptions = {}): Config {
   // An empty value (`DB_POOL_MAX=` in .env) means "not set", as it does for most tools.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = schema.safeParse(present);
@@ -155,19 +230,19 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     });
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
-  return deepFreeze(build(result.data));
+  return deepFreeze(build(result.data, options));
 }
 
 /** Loads `.env` from the project root (real environment variables win) and validates. */
-export function loadConfig(): Config {
+export function loadConfig(options: ConfigOptions = {}): Config {
   loadDotenv({ path: join(projectRoot, '.env'), quiet: true });
-  return parseConfig(process.env);
+  return parseConfig(process.env, options);
 }
 
 /** For entry points: a bad configuration prints its one line and exits non-zero. */
-export function loadConfigOrExit(): Config {
+export function loadConfigOrExit(options: ConfigOptions = {}): Config {
   try {
-    return loadConfig();
+    return loadConfig(options);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
+import { projectRoot } from '../config/package-info.js';
 
 /**
  * Applies Prisma-layout migrations (prisma/migrations/<name>/migration.sql) without Prisma's
@@ -10,6 +11,9 @@ import pg from 'pg';
  * deploy` does (same table, same sha256 checksum of the file), so either tool can take over.
  * It takes the same advisory lock as Prisma, so the two never run at once.
  */
+
+/** The migrations a build carries: what it applies, and what its processes need applied. */
+export const MIGRATIONS_DIR = join(projectRoot, 'prisma', 'migrations');
 
 // The key `prisma migrate` locks on (schema-engine's advisory lock for PostgreSQL).
 const PRISMA_MIGRATE_LOCK = 72707369;
@@ -63,7 +67,8 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   }
 }
 
-async function localMigrations(dir: string): Promise<string[]> {
+/** The migration names in a Prisma migrations folder, in the order they apply. */
+export async function localMigrations(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   return entries
     .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'migration.sql')))

@@ -33,6 +33,10 @@ export class AppError extends Error {
     return new AppError(401, 'UNAUTHORIZED', message);
   }
 
+  static tooManyRequests(message: string): AppError {
+    return new AppError(429, 'RATE_LIMITED', message);
+  }
+
   static unavailable(code: string, message: string, cause?: unknown): AppError {
     return new AppError(503, code, message, undefined, { cause });
   }

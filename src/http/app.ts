@@ -1,63 +1,52 @@
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
-import type { TokenService } from '../auth/jwt.js';
-import type { ClusterIdentity } from '../cluster/identity.js';
-import type { Config } from '../config/env.js';
-import type { MessageRepository } from '../data/message-repository.js';
-import type { Readiness } from '../lifecycle/readiness.js';
-import type { ClusterMetrics } from '../observability/cluster-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { requestLogger } from '../observability/request-logger.js';
-import type { Broadcaster } from '../realtime/broadcaster.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
-import { clusterInfoRoutes, type RuntimeInfo } from './routes/cluster-info.js';
-import { debugRoutes } from './routes/debug.js';
-import { healthRoutes } from './routes/health.js';
-import { metricsRoutes } from './routes/metrics.js';
-import { messageRoutes } from './routes/messages.js';
-import { readyRoutes } from './routes/ready.js';
-import { statusRoutes } from './routes/status.js';
 
-export interface AppDependencies {
-  config: Config;
-  identity: ClusterIdentity;
+export interface AppOptions {
+  /** Express's `trust proxy`: false, a hop count, or the proxies' addresses (config/env.ts). */
+  trustProxy: false | number | string[];
+  bodyLimit: string;
+  isProduction: boolean;
+  instanceId: number;
   logger: Logger;
-  readiness: Readiness;
-  tokens: TokenService;
-  messages: MessageRepository;
-  broadcaster: Broadcaster;
-  runtimeInfo: RuntimeInfo;
   /** Times every request for Prometheus and PM2 (observability/http-metrics.ts). */
   requestMetrics: RequestHandler;
-  clusterMetrics: ClusterMetrics;
+  /** Admission before any body is read, e.g. the per-address rate limit; none when undefined. */
+  requestLimit?: RequestHandler | undefined;
+  /** The features' routers, in the order they are tried. */
+  routers: Router[];
 }
 
-/** Builds the Express app from its dependencies. It never listens: lifecycle/http-server.ts does. */
-export function buildApp(deps: AppDependencies): Express {
-  const { config, identity } = deps;
+/** Builds the Express app. It never listens: lifecycle/http-server.ts does. */
+export function buildApp(options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', config.http.trustProxy);
+  app.set('trust proxy', options.trustProxy);
 
   // Read top to bottom, this is the order a request goes through.
-  app.use(requestLogger(deps.logger));
-  app.use(deps.requestMetrics);
+  app.use(requestLogger(options.logger));
+  app.use(options.requestMetrics);
   app.use((_req, res, next) => {
-    res.setHeader('X-Instance-Id', String(identity.instanceId));
+    res.setHeader('X-Instance-Id', String(options.instanceId));
     next();
   });
-  app.use(helmet());
-  app.use(express.json({ limit: config.http.bodyLimit }));
+  app.use(
+    helmet({
+      // Helmet's default CSP (same-origin scripts, styles, connections; no inline script) minus
+      // upgrade-insecure-requests: on plain HTTP at any address but localhost (npm start, then
+      // http://<server>:3000 from another machine) it rewrites the page's own files to https://
+      // and nothing loads. The page uses relative URLs only, so it has no mixed content to upgrade.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    }),
+  );
+  if (options.requestLimit) app.use(options.requestLimit);
+  app.use(express.json({ limit: options.bodyLimit }));
 
-  app.use(healthRoutes(identity));
-  app.use(readyRoutes(deps.readiness, identity));
-  app.use(metricsRoutes(deps.clusterMetrics));
-  app.use(statusRoutes(config.env));
-  app.use(clusterInfoRoutes(identity, deps.runtimeInfo));
-  app.use(messageRoutes(deps));
-  if (config.http.debugRoutes) app.use(debugRoutes());
+  for (const router of options.routers) app.use(router);
 
   app.use(notFoundHandler);
-  app.use(errorHandler({ isProduction: config.isProduction }));
+  app.use(errorHandler({ isProduction: options.isProduction }));
   return app;
 }

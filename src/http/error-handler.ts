@@ -1,31 +1,50 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { AppError } from '../errors/app-error.js';
 
-/** Errors raised by express.json() (body-parser) carry a `type` and an HTTP status. */
-interface BodyParserError extends Error {
-  type: string;
+/**
+ * Errors raised while reading a request (body-parser, raw-body, zlib through body-parser,
+ * the router's parameter decoding): http-errors style, with a 4xx `status` and `expose`.
+ */
+interface RequestReadError extends Error {
   status: number;
+  type?: string;
   limit?: number;
 }
 
-function isBodyParserError(error: unknown): error is BodyParserError {
-  return error instanceof Error && typeof (error as Partial<BodyParserError>).type === 'string' && typeof (error as Partial<BodyParserError>).status === 'number';
+function isRequestReadError(error: unknown): error is RequestReadError {
+  const status = (error as Partial<RequestReadError> | undefined)?.status;
+  return error instanceof Error && typeof status === 'number' && status >= 400 && status < 500;
 }
 
-function toAppError(error: unknown, isProduction: boolean): AppError {
-  if (error instanceof AppError) return error;
-  if (isBodyParserError(error)) {
-    switch (error.type) {
-      case 'entity.parse.failed':
-        return new AppError(400, 'INVALID_JSON', 'Request body is not valid JSON', undefined, { cause: error });
-      case 'entity.too.large':
-        return new AppError(413, 'PAYLOAD_TOO_LARGE', `Request body is larger than the limit of ${error.limit ?? '?'} bytes`, undefined, { cause: error });
-      default:
-        if (error.status >= 400 && error.status < 500) {
-          return new AppError(error.status, 'BAD_REQUEST', error.message, undefined, { cause: error });
-        }
+function fromRequestReadError(error: RequestReadError, req: Request): AppError {
+  const options = { cause: error };
+  // The router sets status 400 on a URIError from decodeURIComponent (`/api/rooms/%zz/...`).
+  if (error instanceof URIError) return new AppError(400, 'INVALID_URL', 'The URL path is not valid percent-encoding', undefined, options);
+  switch (error.type) {
+    case 'entity.parse.failed':
+      return new AppError(400, 'INVALID_JSON', 'Request body is not valid JSON', undefined, options);
+    case 'entity.too.large':
+      return new AppError(413, 'PAYLOAD_TOO_LARGE', `Request body is larger than the limit of ${error.limit ?? '?'} bytes`, undefined, options);
+    case 'encoding.unsupported':
+      return new AppError(415, 'UNSUPPORTED_ENCODING', 'Content-Encoding must be identity, gzip, deflate or br', undefined, options);
+    case 'charset.unsupported':
+      return new AppError(415, 'UNSUPPORTED_CHARSET', 'The body\'s charset is not supported; send UTF-8', undefined, options);
+    case undefined: {
+      // body-parser passes a decompression failure on as zlib's own error with status 400.
+      const encoding = req.get('content-encoding');
+      if (encoding && encoding.toLowerCase() !== 'identity') {
+        return new AppError(400, 'INVALID_BODY_ENCODING', `Request body is not valid ${encoding} data`, undefined, options);
+      }
+      return new AppError(error.status, 'BAD_REQUEST', 'The request could not be read', undefined, options);
     }
+    default:
+      return new AppError(error.status, 'BAD_REQUEST', 'The request could not be read', undefined, options);
   }
+}
+
+function toAppError(error: unknown, req: Request, isProduction: boolean): AppError {
+  if (error instanceof AppError) return error;
+  if (isRequestReadError(error)) return fromRequestReadError(error, req);
   // A programmer error: answer 500 and keep serving; what went wrong is in the log, not the body.
   const message = isProduction ? 'Internal server error' : error instanceof Error ? error.message : String(error);
   return new AppError(500, 'INTERNAL_ERROR', message, undefined, { cause: error });
@@ -42,7 +61,7 @@ export function errorHandler(options: { isProduction: boolean }): ErrorRequestHa
       next(error);
       return;
     }
-    const appError = toAppError(error, options.isProduction);
+    const appError = toAppError(error, req, options.isProduction);
     // pino-http logs this with the response line, so each error is logged once, with its request id.
     res.err = appError.isServerError ? (appError.cause instanceof Error ? appError.cause : appError) : appError;
     res.status(appError.status).json({

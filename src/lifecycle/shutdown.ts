@@ -1,21 +1,50 @@
 import type { Logger } from '../observability/logger.js';
+import { withTimeout } from './timeout.js';
 
 export interface ShutdownStep {
   name: string;
   run: () => Promise<void> | void;
 }
 
+/**
+ * An idempotent, ordered stop: runs the steps in order, each even if an earlier one failed,
+ * and resolves true when every step succeeded. Calling it again returns the same promise.
+ * With `timeoutMs`, every step must end before that much time has passed since the stop
+ * began: a step still running then is given up (logged as failed) and the next one runs, so
+ * one hung step never keeps Redis or the database from being closed.
+ */
+export function createStop(steps: ShutdownStep[], logger: Logger, options: { timeoutMs?: number } = {}): () => Promise<boolean> {
+  let running: Promise<boolean> | undefined;
+  return () => {
+    running ??= (async () => {
+      const deadline = Date.now() + (options.timeoutMs ?? Infinity);
+      let ok = true;
+      for (const step of steps) {
+        try {
+          const run = Promise.resolve().then(step.run);
+          await (Number.isFinite(deadline) ? withTimeout(run, Math.max(0, deadline - Date.now()), `shutdown step "${step.name}"`) : run);
+          logger.debug({ step: step.name }, 'Shutdown step done');
+        } catch (error) {
+          logger.error({ err: error, step: step.name }, `Shutdown step "${step.name}" failed`);
+          ok = false;
+        }
+      }
+      return ok;
+    })();
+    return running;
+  };
+}
+
 export type Shutdown = (reason: string, exitCode?: number) => Promise<void>;
 
 /**
- * One idempotent shutdown: runs the steps in order, each even if an earlier one failed, then
- * exits. If the steps have not finished within `timeoutMs` (kept below PM2's kill_timeout),
- * it exits 1 anyway, so PM2 never has to SIGKILL.
+ * The process's one shutdown: stops what runs, then exits. If stopping has not finished within
+ * `timeoutMs` (kept below PM2's kill_timeout), it exits 1 anyway, so PM2 never has to SIGKILL.
  */
 export function createShutdown(options: {
   logger: Logger;
   timeoutMs: number;
-  steps: ShutdownStep[];
+  stop: () => Promise<boolean>;
   exit?: (code: number) => void;
 }): Shutdown {
   const exit = options.exit ?? ((code: number) => process.exit(code));
@@ -32,16 +61,8 @@ export function createShutdown(options: {
     deadline.unref();
 
     running = (async () => {
-      let code = exitCode;
-      for (const step of options.steps) {
-        try {
-          await step.run();
-          logger.debug({ step: step.name }, 'Shutdown step done');
-        } catch (error) {
-          logger.error({ err: error, step: step.name }, `Shutdown step "${step.name}" failed`);
-          code = code || 1;
-        }
-      }
+      const ok = await options.stop();
+      const code = exitCode || (ok ? 0 : 1);
       clearTimeout(deadline);
       logger.info({ exitCode: code }, 'Shutdown complete');
       exit(code);

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { Config } from '../config/env.js';
 
@@ -10,6 +10,8 @@ interface LoggerOptions {
   pretty: boolean;
   /** Fields every line carries besides pid, e.g. instanceId. */
   base: Record<string, unknown>;
+  /** Where JSON lines go; stdout by default (tests pass a stream to read them back). */
+  destination?: DestinationStream | undefined;
 }
 
 function shouldPrettyPrint(isProduction: boolean): boolean {
@@ -34,15 +36,11 @@ function createLogger(options: LoggerOptions): Logger {
     });
     return pino({ level: options.level, base }, stream);
   }
-  return pino({
-    level: options.level,
-    base,
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+  const json = { level: options.level, base, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } };
+  return options.destination ? pino(json, options.destination) : pino(json);
 }
 
 /** The logger of one of the project's processes, tagged with its role (and instance id). */
-export function createProcessLogger(config: Config, base: { role: 'api' | 'worker' | 'primary'; instanceId?: number }): Logger {
-  return createLogger({ level: config.log.level, pretty: shouldPrettyPrint(config.isProduction), base });
+export function createProcessLogger(config: Config, base: { role: 'api' | 'worker' | 'primary' | 'migrate'; instanceId?: number }, destination?: DestinationStream): Logger {
+  return createLogger({ level: config.log.level, pretty: !destination && shouldPrettyPrint(config.isProduction), base, destination });
 }

@@ -1,10 +1,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ClusterIdentity } from '../cluster/identity.js';
-import type { PoolStats } from '../data/database.js';
 import type { RequestObserver } from './http-metrics.js';
 
 export interface RuntimeGauges {
-  poolStats: () => PoolStats;
+  poolStats: () => { max: number; idle: number; inUse: number; waiting: number };
   socketClients: () => number;
   inFlight: () => number;
 }
@@ -13,9 +11,9 @@ export interface RuntimeGauges {
  * This instance's Prometheus registry. Every series carries `instance` (the instance id) and
  * `host`, so series from different instances stay apart when /metrics merges them.
  */
-export function createMetricsRegistry(identity: ClusterIdentity, gauges: RuntimeGauges): RequestObserver & { registry: Registry } {
+export function createMetricsRegistry(labels: { instance: number; host: string }, gauges: RuntimeGauges): RequestObserver & { registry: Registry } {
   const registry = new Registry();
-  registry.setDefaultLabels({ instance: String(identity.instanceId), host: identity.hostname });
+  registry.setDefaultLabels({ instance: String(labels.instance), host: labels.host });
   collectDefaultMetrics({ register: registry });
 
   const requestDuration = new Histogram({

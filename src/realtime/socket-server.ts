@@ -1,25 +1,47 @@
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
-import { Server, type ExtendedError } from 'socket.io';
+import { Server, type DefaultEventsMap, type ExtendedError, type Socket } from 'socket.io';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors/app-error.js';
-import { bearerToken, type TokenService } from '../auth/jwt.js';
-import type { ClusterIdentity } from '../cluster/identity.js';
 import type { Logger } from '../observability/logger.js';
-import { closeRedis, createRedis, guardUnawaitedCommands } from '../redis/client.js';
-import { roomSchema, type Ack, type ClientToServerEvents, type InterServerEvents, type ServerToClientEvents, type SocketData } from './events.js';
+import { guardUnawaitedCommands } from '../redis/client.js';
+import type { ConnectionCap } from '../redis/connection-cap.js';
 
-export type RealtimeServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+/** Set on every socket by the handshake's authentication. */
+export interface SocketData {
+  user: string;
+  /** When the handshake's token expires (ms since the epoch). */
+  expiresAt: number;
+}
+
+/** Sent to each client on connection: which instance serves it. */
+export interface Hello {
+  instanceId: number;
+  pid: number;
+  user: string;
+}
+
+/** Sent just before the server disconnects a client whose token has expired. */
+export interface TokenExpired {
+  expiredAt: string;
+}
+
+/** The infrastructure is untyped in its events; each feature validates and types its own (socket-events.ts). */
+export type RealtimeServer = Server<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>;
+export type RealtimeSocket = Socket<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>;
 
 export interface RealtimeOptions {
-  redisAdapter: boolean;
-  redisUrl: string;
-  /** Channel prefix shared with the worker's emitter, so deployments on one Redis stay apart. */
-  channelKey: string;
+  /** The Redis adapter's connections; without them the in-memory adapter (ENABLE_CLUSTER=false). */
+  redisAdapter: { pub: Redis; sub: Redis; channelKey: string } | undefined;
   allowPolling: boolean;
   corsOrigin: string;
-  identity: ClusterIdentity;
-  tokens: TokenService;
+  /** Largest message a client may send (Socket.IO's maxHttpBufferSize); a larger one closes its connection. */
+  maxPayloadBytes: number;
+  instanceId: number;
+  /** Resolves a handshake to its user and when its token expires; an AppError rejection's message is shown to the client. */
+  authenticate: (handshake: { auth: Record<string, unknown>; headers: IncomingHttpHeaders }) => Promise<{ user: string; expiresAt: number }>;
+  /** Caps each user's connections across the cluster (MAX_SOCKETS_PER_USER); none when undefined. */
+  connectionCap: ConnectionCap | undefined;
   logger: Logger;
 }
 
@@ -32,12 +54,25 @@ export interface Realtime {
   close(): Promise<void>;
 }
 
-const MAX_ROOMS_PER_SOCKET = 50;
 export const POLLING_DISABLED_MESSAGE =
   'HTTP long-polling is disabled: behind PM2 round-robin each poll may reach another instance. Connect with transports: ["websocket"], or enable sticky sessions (see docs/realtime.md).';
 
-function rejectPolling(url: string | undefined): boolean {
-  return new URLSearchParams((url ?? '').split('?')[1] ?? '').get('transport') === 'polling';
+// setTimeout's largest delay (about 24.8 days); a longer one would fire at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The transport Engine.IO itself will use for this request: it parses the query into
+ * `req._query` (the last of repeated parameters wins) before calling allowRequest. Reading a
+ * string of our own instead let `?transport=websocket&transport=polling` through.
+ */
+function engineTransport(req: IncomingMessage): unknown {
+  return (req as IncomingMessage & { _query?: Record<string, unknown> })._query?.transport;
+}
+
+function refusal(message: string, code: string): ExtendedError {
+  const error: ExtendedError = new Error(message);
+  error.data = { code };
+  return error;
 }
 
 export function createRealtime(options: RealtimeOptions): Realtime {
@@ -47,99 +82,109 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     // answer; without sticky sessions every polling client is refused there.
     transports: ['polling', 'websocket'],
     allowRequest: (req, callback) => {
-      if (!options.allowPolling && rejectPolling(req.url)) callback(POLLING_DISABLED_MESSAGE, false);
+      if (!options.allowPolling && engineTransport(req) !== 'websocket') callback(POLLING_DISABLED_MESSAGE, false);
       else callback(null, true);
     },
+    maxHttpBufferSize: options.maxPayloadBytes,
     cors: { origin: options.corsOrigin },
     serveClient: false,
   });
 
-  const adapterClients: Redis[] = [];
   if (options.redisAdapter) {
-    const pub = createRedis(options.redisUrl, { name: 'socket.io-pub', logger: options.logger });
-    const sub = createRedis(options.redisUrl, { name: 'socket.io-sub', logger: options.logger, subscriber: true });
-    adapterClients.push(pub, sub);
+    const { pub, sub, channelKey } = options.redisAdapter;
     io.adapter(
       createAdapter(guardUnawaitedCommands(pub, log), guardUnawaitedCommands(sub, log), {
-        key: options.channelKey,
+        key: channelKey,
         // How long a request to the other instances (e.g. /metrics collection) waits for answers.
         requestsTimeout: 2000,
       }),
     );
-    log.info('Socket.IO Redis Adapter enabled for cluster mode');
+    log.info({ event: 'socket-adapter', adapter: 'redis' }, 'Socket.IO Redis Adapter enabled for cluster mode');
   } else {
-    log.warn('Socket.IO uses the in-memory adapter (ENABLE_CLUSTER=false): events reach only clients of the instance that emits them');
+    log.warn({ event: 'socket-adapter', adapter: 'memory' }, 'Socket.IO uses the in-memory adapter (ENABLE_CLUSTER=false): events reach only clients of the instance that emits them');
   }
 
+  const expiries = new Map<string, NodeJS.Timeout>();
+
   io.use((socket, next) => {
-    const auth = socket.handshake.auth as { token?: unknown };
-    const token = typeof auth.token === 'string' ? auth.token : bearerToken(socket.handshake.headers.authorization);
-    options.tokens.verify(token).then(
-      (user) => {
-        socket.data.user = user;
-        next();
-      },
-      (error: unknown) => {
-        const refused: ExtendedError = new Error(error instanceof AppError ? error.message : 'Authentication failed');
-        refused.data = { code: 'UNAUTHORIZED' };
-        next(refused);
-      },
-    );
+    void (async () => {
+      let identity: { user: string; expiresAt: number };
+      try {
+        identity = await options.authenticate(socket.handshake);
+      } catch (error) {
+        next(refusal(error instanceof AppError ? error.message : 'Authentication failed', 'UNAUTHORIZED'));
+        return;
+      }
+      const { user } = identity;
+      socket.data.user = user;
+      socket.data.expiresAt = identity.expiresAt;
+      const cap = options.connectionCap;
+      if (cap) {
+        if (!(await cap.acquire(user, socket.id))) {
+          log.warn({ event: 'socket-cap', user, max: cap.max }, 'Socket.IO connection refused: the user is at MAX_SOCKETS_PER_USER');
+          next(refusal(`Too many connections for this user: at most ${cap.max} at once`, 'TOO_MANY_CONNECTIONS'));
+          return;
+        }
+        // The connection may have gone while we asked Redis; then no 'disconnect' will follow.
+        socket.conn.once('close', () => { cap.release(user, socket.id); });
+        if (socket.conn.readyState !== 'open') cap.release(user, socket.id);
+      }
+      next();
+    })().catch((error: unknown) => {
+      log.error({ err: error }, 'Socket.IO handshake failed');
+      next(refusal('Connection failed', 'INTERNAL_ERROR'));
+    });
   });
 
   io.on('connection', (socket) => {
-    socket.emit('hello', { instanceId: options.identity.instanceId, pid: process.pid, user: socket.data.user });
-
-    const roomFrom = (payload: unknown, ack: unknown): string | undefined => {
-      const reply: Ack = typeof ack === 'function' ? (ack as Ack) : () => undefined;
-      const parsed = roomSchema.safeParse((payload as { room?: unknown } | undefined)?.room);
-      if (!parsed.success) {
-        reply({ ok: false, error: `room ${parsed.error.issues[0]?.message ?? 'is invalid'}` });
-        return undefined;
-      }
-      return parsed.data;
-    };
-
-    socket.on('join', (payload, ack) => {
-      const room = roomFrom(payload, ack);
-      if (room === undefined) return;
-      // socket.rooms includes the socket's own id room.
-      if (!socket.rooms.has(room) && socket.rooms.size > MAX_ROOMS_PER_SOCKET) {
-        ack({ ok: false, error: `at most ${MAX_ROOMS_PER_SOCKET} rooms per connection` });
-        return;
-      }
-      void socket.join(room);
-      ack({ ok: true });
-    });
-
-    socket.on('leave', (payload, ack) => {
-      const room = roomFrom(payload, ack);
-      if (room === undefined) return;
-      void socket.leave(room);
-      ack({ ok: true });
+    const hello: Hello = { instanceId: options.instanceId, pid: process.pid, user: socket.data.user };
+    socket.emit('hello', hello);
+    // A token is valid until it expires, not for as long as the connection lasts.
+    const remaining = socket.data.expiresAt - Date.now();
+    if (remaining < MAX_TIMER_MS) {
+      const timer = setTimeout(() => {
+        const expired: TokenExpired = { expiredAt: new Date(socket.data.expiresAt).toISOString() };
+        socket.emit('token-expired', expired);
+        socket.disconnect(true);
+      }, Math.max(0, remaining));
+      timer.unref();
+      expiries.set(socket.id, timer);
+    }
+    socket.on('disconnect', () => {
+      clearTimeout(expiries.get(socket.id));
+      expiries.delete(socket.id);
+      options.connectionCap?.release(socket.data.user, socket.id);
     });
   });
 
   let closing: Promise<void> | undefined;
+  let attached = false;
   return {
     io,
     attach: (server) => {
       io.attach(server);
+      attached = true;
       // The engine exists only once attached.
       io.engine.on('connection_error', (error: { code: number; message: string; req?: { url?: string } }) => {
         log.warn({ code: error.code, url: error.req?.url }, `Socket.IO connection refused: ${error.message}`);
       });
     },
-    info: () => ({ adapter: options.redisAdapter ? 'redis' : 'memory', connectedClients: io.engine.clientsCount }),
+    // The engine exists only once attached; before that no client can be connected.
+    info: () => ({ adapter: options.redisAdapter ? 'redis' : 'memory', connectedClients: attached ? io.engine.clientsCount : 0 }),
     disconnectLocal: () => {
-      io.local.disconnectSockets(true);
+      // Close each connection at the transport, after what is queued for it is sent, without
+      // Socket.IO's disconnect packet: a client told "io server disconnect" does not
+      // reconnect on its own, one whose transport closed does (to another instance).
+      for (const socket of io.sockets.sockets.values()) socket.conn.close();
     },
     close() {
+      // io.close() also closes the HTTP server; ours is already closed by then, so its
+      // "not running" callback error is expected and ignored. The Redis connections are the
+      // process's own (redis/connections.ts) and closed after this.
       closing ??= (async () => {
-        // io.close() also closes the HTTP server; ours is already closed by then, so its
-        // "not running" callback error is expected and ignored.
+        for (const timer of expiries.values()) clearTimeout(timer);
         await io.close(() => undefined);
-        await Promise.all(adapterClients.map(closeRedis));
+        await options.connectionCap?.close();
       })();
       return closing;
     },

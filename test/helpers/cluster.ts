@@ -3,18 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileAsync, freePort, ROOT, TEST_JWT_SECRET, uniqueName, waitFor } from './services.js';
 
-export interface Pm2Process {
-  name: string;
-  pid: number;
-  pm_id: number;
-  pm2_env: {
-    status: string;
-    exec_mode: string;
-    restart_time: number;
-    NODE_APP_INSTANCE?: number | string;
-    axm_monitor?: Record<string, { value: unknown; unit?: string }>;
-  };
-}
+import type { Pm2Process } from '../../scripts/pm2.js';
+
+export type { Pm2Process };
 
 export interface Cluster {
   baseUrl: string;

@@ -1,7 +1,13 @@
 import { io, type Socket } from 'socket.io-client';
-import type { ClientToServerEvents, Hello, ServerToClientEvents } from '../../src/realtime/events.js';
+import type { MessageClientEvents, MessageServerEvents } from '../../src/messages/events.js';
+import type { EventAck } from '../../src/realtime/socket-events.js';
+import type { Hello, TokenExpired } from '../../src/realtime/socket-server.js';
 
-export type TestSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+export interface ServerToClientEvents extends MessageServerEvents {
+  hello: (hello: Hello) => void;
+  'token-expired': (expired: TokenExpired) => void;
+}
+export type TestSocket = Socket<ServerToClientEvents, MessageClientEvents>;
 
 /** Connects over WebSocket and resolves with the server's `hello` (which instance serves it). */
 export async function connect(baseUrl: string, token: string | undefined): Promise<{ socket: TestSocket; hello: Hello }> {
@@ -37,8 +43,13 @@ export async function connectToTwoInstances(baseUrl: string, token: string): Pro
   throw new Error('every connection reached the same instance');
 }
 
-export async function join(socket: TestSocket, room: string): Promise<{ ok: boolean; error?: string }> {
-  return (await socket.timeout(5000).emitWithAck('join', { room })) as { ok: boolean; error?: string };
+export async function join(socket: TestSocket, room: string): Promise<EventAck> {
+  return (await socket.timeout(5000).emitWithAck('join', { room })) as EventAck;
+}
+
+/** Emits any event with any arguments and waits for its acknowledgement, as a hand-written (or hostile) client may. */
+export async function emitRaw(socket: TestSocket, event: string, ...args: unknown[]): Promise<EventAck> {
+  return (await (socket.timeout(5000) as unknown as { emitWithAck(e: string, ...a: unknown[]): Promise<unknown> }).emitWithAck(event, ...args)) as EventAck;
 }
 
 /** Records every event of a kind a socket receives. */

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { applyMigrations, MIGRATIONS_DIR } from '../../src/data/migrator.js';
 
 export const execFileAsync = promisify(execFile);
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -51,13 +52,18 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A database of this test run's own; dropped (its connections terminated first) at the end. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A database of this test run's own; dropped (its connections terminated first) at the end.
+ * `migrated` applies the project's migrations, as `npm start` would before any instance runs.
+ */
+export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
   const name = uniqueName('epc_test');
   await adminQuery(`CREATE DATABASE "${name}"`);
+  const url = `postgresql://postgres@127.0.0.1:5432/${name}`;
+  if (options.migrated) await applyMigrations(url, MIGRATIONS_DIR);
   return {
     name,
-    url: `postgresql://postgres@127.0.0.1:5432/${name}`,
+    url,
     async drop() {
       await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
       await adminQuery(`DROP DATABASE IF EXISTS "${name}"`);

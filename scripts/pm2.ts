@@ -1,0 +1,89 @@
+/**
+ * What the operator scripts (deploy.ts, check-cluster.ts) share about PM2 and the ecosystem
+ * file: the project's own pm2 binary, `pm2 jlist`, the apps as the PM2 CLI reads them, and
+ * asking every instance behind PM2's round-robin.
+ */
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ConfigError } from '../src/config/env.js';
+import { projectRoot } from '../src/config/package-info.js';
+
+export const execFileAsync = promisify(execFile);
+export const PM2 = join(projectRoot, 'node_modules', '.bin', 'pm2');
+export const ECOSYSTEM = join(projectRoot, 'ecosystem.config.cjs');
+
+export interface EcosystemApp {
+  name: string;
+  exec_mode: 'cluster' | 'fork';
+  instances: number | string;
+  listen_timeout?: number;
+  env: Record<string, string>;
+  [envName: `env_${string}`]: Record<string, string> | undefined;
+}
+
+export interface Pm2Process {
+  name: string;
+  pid: number;
+  pm_id: number;
+  pm2_env: {
+    status: string;
+    exec_mode: string;
+    restart_time: number;
+    NODE_APP_INSTANCE?: number | string;
+    pm_out_log_path?: string;
+    env?: Record<string, unknown>;
+    /** What the app publishes through tx2 (pm2 monit). */
+    axm_monitor?: Record<string, { value: unknown; unit?: string }>;
+  };
+}
+
+/** The ecosystem file as the PM2 CLI reads it: with this process's environment (and .env). */
+export function loadEcosystem(): EcosystemApp[] {
+  try {
+    return (createRequire(import.meta.url)(ECOSYSTEM) as { apps: EcosystemApp[] }).apps;
+  } catch (error) {
+    // The ecosystem file refuses a bad API_INSTANCES; its reason is the one line.
+    throw new ConfigError(`Invalid configuration: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** What PM2 makes of `instances` in cluster mode: 'max' or 0 is the CPU count, -N the CPU count minus N. */
+export function resolveInstances(instances: number | string): number {
+  const cpus = os.availableParallelism();
+  const n = typeof instances === 'number' ? instances : Number(instances);
+  if (instances === 'max' || n === 0 || Number.isNaN(n)) return cpus;
+  return n < 0 ? Math.max(1, cpus + n) : n;
+}
+
+export async function jlist(env: NodeJS.ProcessEnv = process.env): Promise<Pm2Process[]> {
+  const { stdout } = await execFileAsync(PM2, ['jlist'], { cwd: projectRoot, env, maxBuffer: 64 * 1024 * 1024 });
+  // A first call also prints that it spawned the PM2 daemon; the list is the line starting with [.
+  return JSON.parse(stdout.slice(stdout.search(/^\[/m))) as Pm2Process[];
+}
+
+export function instanceIdOf(proc: Pm2Process): string {
+  return String(proc.pm2_env.NODE_APP_INSTANCE);
+}
+
+/**
+ * Asks `url` until every instance id in `ids` (from the X-Instance-Id header) has given an
+ * answer `read` accepts, or after `ids.size × 8` requests. New connections each time, so
+ * PM2's round-robin reaches every instance.
+ */
+export async function askEach<T>(url: string, ids: ReadonlySet<string>, read: (res: Response) => Promise<T | undefined>): Promise<Map<string, T>> {
+  const answers = new Map<string, T>();
+  for (let i = 0; i < ids.size * 8 && answers.size < ids.size; i += 1) {
+    try {
+      const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) });
+      const id = res.headers.get('x-instance-id');
+      const value = await read(res);
+      if (id !== null && ids.has(id) && value !== undefined) answers.set(id, value);
+    } catch {
+      // not listening (yet)
+    }
+  }
+  return answers;
+}

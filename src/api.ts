@@ -1,0 +1,220 @@
+/**
+ * One API instance: builds its dependencies, the Express app and the HTTP server with
+ * Socket.IO, and listens. The only place that wires the features to the infrastructure.
+ * `startApi` returns once the server listens; `stop` closes everything in order and is
+ * idempotent. Process concerns (signals, exit codes, PM2's ready message) stay in main.ts,
+ * so tests can run any number of instances in one process.
+ */
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Request } from 'express';
+import { devTokenRoutes } from './auth/dev-token-routes.js';
+import { createTokenService, handshakeToken } from './auth/jwt.js';
+import { clusterMetrics } from './cluster/cluster-metrics.js';
+import { detectIdentity, type ClusterIdentity } from './cluster/identity.js';
+import { clusterInfoRoutes } from './cluster/info-routes.js';
+import { joinCluster } from './cluster/membership.js';
+import { createMembershipStore } from './cluster/membership-store.js';
+import { metricsRoutes } from './cluster/metrics-routes.js';
+import type { Config } from './config/env.js';
+import { packageInfo, projectRoot } from './config/package-info.js';
+import { createDatabase } from './data/database.js';
+import { MIGRATIONS_DIR } from './data/migrator.js';
+import { createSchemaGate } from './data/schema-check.js';
+import { healthRoutes } from './health/routes.js';
+import { buildApp } from './http/app.js';
+import { debugRoutes } from './http/debug-routes.js';
+import { rateLimit } from './http/rate-limit.js';
+import { staticFiles } from './http/static-files.js';
+import { createHttpServer } from './lifecycle/http-server.js';
+import { createReadiness, type Readiness } from './lifecycle/readiness.js';
+import { FatalStartError } from './lifecycle/run-main.js';
+import { createStop } from './lifecycle/shutdown.js';
+import { createBroadcaster } from './messages/broadcaster.js';
+import { createMessageRepository } from './messages/repository.js';
+import { messageRoutes } from './messages/routes.js';
+import { authorSchema } from './messages/schema.js';
+import { createMessageService } from './messages/service.js';
+import { registerMessageHandlers } from './messages/socket-handlers.js';
+import { httpMetrics, type RequestObserver } from './observability/http-metrics.js';
+import { createProcessLogger, type Logger } from './observability/logger.js';
+import { createMetricsRegistry } from './observability/metrics.js';
+import { startPm2Metrics } from './observability/pm2-metrics.js';
+import { createSocketEvents } from './realtime/socket-events.js';
+import { browserClientDir } from './realtime/browser-client.js';
+import { createRealtime } from './realtime/socket-server.js';
+import { createConnectionCap } from './redis/connection-cap.js';
+import { createRedisConnections, pingAll } from './redis/connections.js';
+import { createRateLimiter } from './redis/rate-limiter.js';
+
+export interface RunningApi {
+  /** Where it listens (port 0 in the config picks a free one). */
+  address: AddressInfo;
+  /** `http://host:port`, for tests and logs. */
+  url: string;
+  readiness: Readiness;
+  /** Stops in order: readiness, HTTP drain, Socket.IO, database, membership, Redis. Resolves true if every step succeeded. */
+  stop(): Promise<boolean>;
+}
+
+const EXEMPT_FROM_LIMITS = new Set(['/health', '/api/health', '/ready', '/api/ready', '/metrics']);
+// What the steps after the HTTP drain (Socket.IO, Redis, database) are given at most.
+const LATER_STEPS_MS = 2500;
+const EXIT_MARGIN_MS = 500;
+// The adapter's requestsTimeout (socket-server.ts) and a margin.
+const METRICS_COLLECT_TIMEOUT_MS = 2500;
+
+export interface ApiOptions {
+  logger?: Logger;
+  identity?: ClusterIdentity;
+}
+
+export async function startApi(config: Config, options: ApiOptions = {}): Promise<RunningApi> {
+  const identity = options.identity ?? detectIdentity();
+  const logger = options.logger ?? createProcessLogger(config, { role: 'api', instanceId: identity.instanceId });
+
+  const host = config.cluster.hostId;
+  // Sized by the cluster membership below: nothing until this instance has a share of the budget.
+  const database = createDatabase({
+    url: config.db.url,
+    poolMax: 0,
+    poolTimeoutMs: config.db.poolTimeoutMs,
+    statementTimeoutMs: config.db.statementTimeoutMs,
+    applicationName: `api-${identity.instanceId}`,
+    logger,
+  });
+  // Checked before listening (below), and again by readiness until it has passed once.
+  const schema = createSchemaGate(database.prisma, MIGRATIONS_DIR, logger);
+  const redis = createRedisConnections(config.redis.url, { role: 'api', logger, subscriber: config.socket.redisAdapter });
+  // A token's user becomes a message's author, so it must fit that column.
+  const tokens = createTokenService(config.auth.jwtSecret, { subject: authorSchema });
+  const realtime = createRealtime({
+    redisAdapter: redis.subscriber ? { pub: redis.commands, sub: redis.subscriber, channelKey: config.redis.socketChannel } : undefined,
+    allowPolling: config.socket.allowPolling,
+    corsOrigin: config.socket.corsOrigin,
+    maxPayloadBytes: config.socket.maxPayloadBytes,
+    instanceId: identity.instanceId,
+    authenticate: (handshake) => tokens.verify(handshakeToken(handshake)),
+    connectionCap:
+      config.socket.maxPerUser > 0
+        ? createConnectionCap({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}sockets:`, max: config.socket.maxPerUser, logger })
+        : undefined,
+    logger,
+  });
+  const events = createSocketEvents(realtime.io, { eventsPerSecond: config.socket.eventsPerSecond, isProduction: config.isProduction, logger });
+  const observers: RequestObserver[] = [];
+  const requestMetrics = httpMetrics(observers);
+  const membership = await joinCluster({
+    store: createMembershipStore(redis.commands, { keyPrefix: config.redis.keyPrefix, databaseUrl: config.db.url }),
+    self: { host, role: 'api', instanceId: identity.instanceId, version: packageInfo.version },
+    settings: { budget: config.db.connectionBudget, poolMax: config.db.poolMax, workerPool: config.db.workerPoolMax },
+    pool: { stats: () => database.poolStats(), resize: (max) => { database.resize(max); } },
+    sockets: () => realtime.info().connectedClients,
+    requestsServed: requestMetrics.served,
+    logger,
+  });
+  const readiness = createReadiness(
+    {
+      database: async () => {
+        await database.ping(config.readiness.timeoutMs);
+        await schema.check();
+      },
+      redis: () => pingAll(redis),
+    },
+    config.readiness.timeoutMs,
+    { logger, exposeErrors: !config.isProduction },
+  );
+  // Limits shared by the whole cluster (counted in Redis), per minute; 0 turns one off.
+  const limiter = (name: string, limit: number) =>
+    limit > 0 ? createRateLimiter({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}rl:${name}`, limit, windowSeconds: 60, logger }) : undefined;
+  const apiLimiter = limiter('api', config.rateLimit.apiPerAddress);
+  const writeLimiter = limiter('write', config.rateLimit.writesPerUser);
+
+  const gauges = { poolStats: () => database.poolStats(), socketClients: () => realtime.info().connectedClients, inFlight: requestMetrics.inFlight };
+  const metrics = createMetricsRegistry({ instance: identity.instanceId, host }, gauges);
+  observers.push(metrics);
+  if (identity.processManager === 'pm2') observers.push(startPm2Metrics(gauges));
+
+  const messages = createMessageService({
+    repository: createMessageRepository(database.prisma),
+    broadcaster: createBroadcaster(realtime.io),
+    origin: { instanceId: identity.instanceId, pid: process.pid, host },
+  });
+  registerMessageHandlers(events, { messages });
+
+  const app = buildApp({
+    trustProxy: config.http.trustProxy,
+    bodyLimit: config.http.bodyLimit,
+    isProduction: config.isProduction,
+    instanceId: identity.instanceId,
+    logger,
+    requestMetrics: requestMetrics.middleware,
+    // Probes and scrapes must never be refused: a load balancer would take the instance out.
+    requestLimit: apiLimiter && rateLimit(apiLimiter, { keyOf: (req: Request) => (EXEMPT_FROM_LIMITS.has(req.path) ? undefined : req.ip), what: 'requests from this address' }),
+    routers: [
+      healthRoutes({ instanceId: identity.instanceId, readiness, environment: config.env }),
+      metricsRoutes(clusterMetrics(realtime.io, metrics.registry, { hostname: host, crossInstance: config.socket.redisAdapter, timeoutMs: METRICS_COLLECT_TIMEOUT_MS })),
+      clusterInfoRoutes({
+        identity,
+        host,
+        membership,
+        runtimeInfo: () => ({ db: { poolMax: membership.poolMax(), budget: config.db.connectionBudget, pool: database.poolStats() }, socket: realtime.info() }),
+      }),
+      messageRoutes({ messages, tokens, writeLimit: writeLimiter && rateLimit(writeLimiter, { keyOf: (req: Request) => req.user, what: 'messages from this user' }) }),
+      ...(config.http.debugRoutes ? [debugRoutes()] : []),
+      ...(config.http.devTokens ? [devTokenRoutes(tokens)] : []),
+      // The live page (docs/live-page.md), after every API route.
+      staticFiles([
+        { path: '/', dir: join(projectRoot, 'public') },
+        { path: '/vendor/socket.io', dir: browserClientDir() },
+      ]),
+    ],
+  });
+  const http = createHttpServer(app, { keepAliveTimeoutMs: config.http.keepAliveTimeoutMs, requestTimeoutMs: config.http.requestTimeoutMs });
+  realtime.attach(http.server);
+
+  // Every step ends within SHUTDOWN_TIMEOUT_MS (less a margin for the exit itself); the HTTP
+  // drain gets what the later steps do not need, and cuts off whatever is left at its end.
+  const stopBudgetMs = config.shutdown.timeoutMs - EXIT_MARGIN_MS;
+  const drainBudgetMs = stopBudgetMs - Math.min(LATER_STEPS_MS, Math.floor(stopBudgetMs / 3));
+
+  const stop = createStop(
+    [
+      { name: 'readiness', run: () => { readiness.markShuttingDown(); } },
+      {
+        name: 'http',
+        run: async () => {
+          const drained = http.drain(drainBudgetMs);
+          // WebSocket connections would hold the drain open; their clients reconnect elsewhere.
+          realtime.disconnectLocal();
+          await drained;
+        },
+      },
+      { name: 'socket.io', run: () => realtime.close() },
+      { name: 'database', run: () => database.close() },
+      // Last but Redis: this instance keeps its share of the budget until its connections are closed.
+      { name: 'membership', run: () => membership.leave() },
+      { name: 'redis', run: () => redis.close() },
+    ],
+    logger,
+    { timeoutMs: stopBudgetMs },
+  );
+
+  // A schema older than this build refuses the start; an unreachable database only defers the check.
+  try {
+    await schema.start();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  let address: AddressInfo;
+  try {
+    address = await http.listen(config.http.port, config.http.host);
+  } catch (error) {
+    await stop();
+    throw new FatalStartError(`Cannot listen on ${config.http.host}:${config.http.port}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  logger.info({ event: 'listening', port: address.port }, `Server listening on http://${config.http.host}:${address.port} (Instance: ${identity.instanceId})`);
+  return { address, url: `http://${config.http.host}:${address.port}`, readiness, stop };
+}

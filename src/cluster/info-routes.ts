@@ -1,0 +1,34 @@
+import { Router } from 'express';
+import type { ClusterIdentity } from './identity.js';
+import type { Membership } from './membership.js';
+
+/** Fields that belong to other parts of the instance (database pool, Socket.IO), read on each request. */
+export type RuntimeInfo = () => Record<string, unknown>;
+
+/**
+ * What this instance is, and the cluster as it sees it: `instances` is the live count of API
+ * instances sharing the database (every host), `members` every live process with its host,
+ * role, pool and load, from the membership heartbeats (at most a heartbeat old).
+ */
+export function clusterInfoRoutes(deps: { identity: ClusterIdentity; host: string; membership: Membership; runtimeInfo: RuntimeInfo }): Router {
+  const { identity, membership } = deps;
+  const router = Router();
+  router.get('/api/cluster-info', (_req, res) => {
+    const memory = process.memoryUsage();
+    res.json({
+      instanceId: identity.instanceId,
+      pid: process.pid,
+      clusterMode: identity.clusterMode,
+      processManager: identity.processManager,
+      instances: membership.apiInstances(),
+      cpuCount: identity.cpuCount,
+      hostname: deps.host,
+      uptime: process.uptime(),
+      memory: { rss: memory.rss, heapUsed: memory.heapUsed },
+      nodeVersion: process.version,
+      ...deps.runtimeInfo(),
+      members: membership.members(),
+    });
+  });
+  return router;
+}

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+
+/**
+ * What a message is, and what a client may send about one. HTTP routes, socket handlers and
+ * token claims all take their rules from here, and the rules mirror the columns
+ * (prisma/schema.prisma), so nothing a client sends reaches PostgreSQL unchecked: ids fit
+ * `int4`, text has no NUL (PostgreSQL refuses it) and no unpaired surrogate (it would be
+ * stored as U+FFFD, silently), and lengths are counted as PostgreSQL counts them (characters).
+ */
+
+export const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
+export const MAX_BODY = 2000;
+/** messages.author is VARCHAR(128); the author is the token's subject. */
+export const MAX_AUTHOR = 128;
+/** messages.id is SERIAL (int4). */
+export const MAX_MESSAGE_ID = 2_147_483_647;
+
+/** "is required" when absent, "must be <type>" when present but of the wrong type, as in every answer. */
+function typeError(expected: string) {
+  return { error: (issue: { input: unknown }) => (issue.input === undefined ? 'is required' : `must be ${expected}`) };
+}
+
+// With the u flag a surrogate pair is one code point, so this matches unpaired halves only.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+// What renders as nothing: whitespace, control characters, and the characters Unicode says to
+// ignore in display (zero-width space/joiners, BOM, soft hyphen, Hangul fillers, variation
+// selectors...), plus the braille blank, a common "invisible" filler.
+const INVISIBLE = /[\p{White_Space}\p{Cc}\p{Default_Ignorable_Code_Point}\u2800]/gu;
+
+// Code points, as PostgreSQL counts VARCHAR(n) in a UTF-8 database (not UTF-16 units, not graphemes).
+// eslint-disable-next-line @typescript-eslint/no-misused-spread
+const characters = (value: string) => [...value].length;
+
+/** A text column's rules; `trim` for what people type, not for identifiers. */
+function text(options: { max: number; trim: boolean }) {
+  const base = z.string(typeError('a string'));
+  return (options.trim ? base.trim() : base)
+    .refine((s) => !s.includes('\u0000'), { error: 'must not contain NUL (\\u0000) characters' })
+    .refine((s) => !LONE_SURROGATE.test(s), { error: 'must be valid Unicode (it contains an unpaired surrogate)' })
+    .refine((s) => s.replace(INVISIBLE, '').length > 0, { error: 'must not be empty' })
+    .refine((s) => characters(s) <= options.max, { error: `must be at most ${options.max} characters` });
+}
+
+export const roomSchema = z.string(typeError('a string')).regex(ROOM_NAME, { error: 'must be 1-64 letters, digits, _ or -, starting with a letter or digit' });
+
+/** The token's `sub`, which becomes messages.author. */
+export const authorSchema = text({ max: MAX_AUTHOR, trim: false });
+
+export const messageBody = text({ max: MAX_BODY, trim: true });
+
+/** A positive decimal integer in a query string, within `max`. */
+function queryInteger(min: number, max: number, what: string) {
+  const error = `must be ${what} from ${min} to ${max}`;
+  return z
+    .string({ error })
+    .regex(/^\d{1,16}$/, { error })
+    .transform(Number)
+    .pipe(z.number().min(min, { error }).max(max, { error }));
+}
+
+export const roomParams = z.object({ room: roomSchema });
+
+export const postBody = z.object({ body: messageBody }, { error: 'must be a JSON object such as {"body": "hello"}' });
+
+export const listQuery = z
+  .object({
+    limit: queryInteger(1, 100, 'an integer').default(20),
+    before: queryInteger(1, MAX_MESSAGE_ID, 'a message id').optional(),
+    // Catch-up: messages newer than this id, oldest first (0: from the start).
+    after: queryInteger(0, MAX_MESSAGE_ID, 'a message id or 0').optional(),
+  })
+  .refine((query) => query.before === undefined || query.after === undefined, { error: 'cannot be combined with before: page one way at a time', path: ['after'] });
+
+// --- Catch-up after a reconnect (docs/realtime.md) ---
+
+/** At most this many stored messages are replayed on a join; the ack says when there are more. */
+export const REPLAY_LIMIT = 100;
+
+/** Socket `join`: the room, and optionally the highest message id the client already holds. */
+export const joinPayload = z.object(
+  {
+    room: roomSchema,
+    after: z
+      .number(typeError('a message id or 0'))
+      .int({ error: `must be a message id or 0 (an integer from 0 to ${MAX_MESSAGE_ID})` })
+      .min(0, { error: `must be a message id or 0 (an integer from 0 to ${MAX_MESSAGE_ID})` })
+      .max(MAX_MESSAGE_ID, { error: `must be a message id or 0 (an integer from 0 to ${MAX_MESSAGE_ID})` })
+      .optional(),
+  },
+  { error: 'must be an object such as {"room": "lobby", "after": 42}' },
+);
+
+/** Socket.IO `join` / `leave`. */
+export const roomPayload = z.object({ room: roomSchema }, { error: 'must be an object such as {"room": "lobby"}' });
+
+export interface StoredMessage {
+  id: number;
+  room: string;
+  author: string;
+  body: string;
+  createdAt: string;
+}
+
+export interface RoomActivity {
+  room: string;
+  messages: number;
+}
+
+export interface RoomStats {
+  room: string;
+  /** Messages posted to the room during the window. */
+  messages: number;
+  windowMs: number;
+  at: string;
+}

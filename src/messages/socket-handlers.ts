@@ -1,0 +1,38 @@
+import { AppError } from '../errors/app-error.js';
+import type { SocketEvents } from '../realtime/socket-events.js';
+import { joinPayload, roomPayload } from './schema.js';
+import type { MessageService } from './service.js';
+
+const MAX_ROOMS_PER_SOCKET = 50;
+
+/**
+ * join/leave: a socket receives a room's messages while it is in the room. A join with
+ * `after` also catches up (docs/realtime.md): the socket joins first, so a message stored
+ * while the history is read arrives live as well, and the client drops the id it already has.
+ */
+export function registerMessageHandlers(events: SocketEvents, deps: { messages: MessageService }): void {
+  events.on('join', joinPayload, async ({ room, after }, { socket }) => {
+    // socket.rooms includes the socket's own id room.
+    if (!socket.rooms.has(room) && socket.rooms.size > MAX_ROOMS_PER_SOCKET) {
+      throw new AppError(409, 'TOO_MANY_ROOMS', `At most ${MAX_ROOMS_PER_SOCKET} rooms per connection; leave one first`);
+    }
+    await socket.join(room);
+    if (after === undefined) return {};
+    let replay: Awaited<ReturnType<MessageService['replay']>>;
+    try {
+      replay = await deps.messages.replay(room, after);
+    } catch (error) {
+      // Not in the room without its history: the client retries the join.
+      await socket.leave(room);
+      throw error;
+    }
+    for (const message of replay.messages) socket.emit('message', message);
+    const last = replay.messages.at(-1);
+    return replay.more && last ? { replayed: replay.messages.length, more: true, nextCursor: last.id } : { replayed: replay.messages.length, more: false };
+  });
+
+  events.on('leave', roomPayload, async ({ room }, { socket }) => {
+    await socket.leave(room);
+    return {};
+  });
+}
