@@ -18,7 +18,8 @@ let db: TestDatabase;
 let cluster: Cluster;
 before(async () => {
   db = await createTestDatabase();
-  cluster = await startCluster({ instances: 2, databaseUrl: db.url, apiOnly: true });
+  // The writer posts 50 messages a second, far over the default per-user write limit.
+  cluster = await startCluster({ instances: 2, databaseUrl: db.url, apiOnly: true, env: { WRITE_RATE_LIMIT: '0' } });
 });
 after(async () => {
   await cluster.stop();

@@ -202,8 +202,8 @@ describe('Socket.IO events a hostile client sends', () => {
       ok: false,
       error: {
         code: 'VALIDATION_FAILED',
-        message: 'Invalid join payload: payload must be an object such as {"room": "lobby"}',
-        details: [{ field: 'payload', message: 'must be an object such as {"room": "lobby"}' }],
+        message: 'Invalid join payload: payload must be an object such as {"room": "lobby", "after": 42}',
+        details: [{ field: 'payload', message: 'must be an object such as {"room": "lobby", "after": 42}' }],
       },
     });
   });
