@@ -21,13 +21,14 @@ RUN npm run build
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 # curl: check-cluster.sh runs inside the container too (docker exec <id> ./check-cluster.sh).
 RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*
-# SHUTDOWN_TIMEOUT_MS: a drain outlasts the idle keep-alive timeout (5 s) and the longest
-# database-bound request (pool wait 3 s + statement timeout 10 s), with 2 s to close the rest.
+# SHUTDOWN_TIMEOUT_MS (the app's default, stated here): the drain's share, all but 3 s, holds
+# the longest database-bound request (pool wait 3 s + statement timeout 10 s); idle keep-alive
+# connections are closed by the drain itself after 0.5 s.
 # PM2 kills 3 s after it, so stop the container with --stop-timeout 20 (compose:
 # stop_grace_period). PM2_HOME under /tmp: the only place the image writes, so the root
 # filesystem can be read-only (Kubernetes mounts an emptyDir there). LOG_TO_FILES=false: logs
 # go to stdout only, not also to files in PM2_HOME.
-ENV NODE_ENV=production PORT=3000 SHUTDOWN_TIMEOUT_MS=15000 PM2_HOME=/tmp/pm2 LOG_TO_FILES=false
+ENV NODE_ENV=production PORT=3000 SHUTDOWN_TIMEOUT_MS=16000 PM2_HOME=/tmp/pm2 LOG_TO_FILES=false
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: Prisma's install scripts fetch native engines that only its CLI uses; the

@@ -21,7 +21,7 @@ try {
 // environment into the one it kept, so a variable set earlier and unset now would otherwise
 // stay, as would anything from the environment the PM2 daemon was started in.
 const appEnv = Object.fromEntries(configVariables.map((name) => [name, env[name] ?? '']));
-const shutdownTimeoutMs = Number(env.SHUTDOWN_TIMEOUT_MS || 10000);
+const shutdownTimeoutMs = Number(env.SHUTDOWN_TIMEOUT_MS || 16000);
 const instances = env.API_INSTANCES || 'max';
 if (instances !== 'max' && !/^-?\d+$/.test(instances)) {
   throw new Error(`API_INSTANCES must be 'max', a number, or a negative number (CPUs minus N); got "${instances}"`);

@@ -29,7 +29,7 @@ import { staticFiles } from './http/static-files.js';
 import { createHttpServer } from './lifecycle/http-server.js';
 import { createReadiness, type Readiness } from './lifecycle/readiness.js';
 import { FatalStartError } from './lifecycle/run-main.js';
-import { createStop } from './lifecycle/shutdown.js';
+import { createStop, shutdownBudget } from './lifecycle/shutdown.js';
 import { createBroadcaster } from './messages/broadcaster.js';
 import { createMessageRepository } from './messages/repository.js';
 import { messageRoutes } from './messages/routes.js';
@@ -58,9 +58,6 @@ export interface RunningApi {
 }
 
 const EXEMPT_FROM_LIMITS = new Set(['/health', '/api/health', '/ready', '/api/ready', '/metrics']);
-// What the steps after the HTTP drain (Socket.IO, Redis, database) are given at most.
-const LATER_STEPS_MS = 2500;
-const EXIT_MARGIN_MS = 500;
 // The adapter's requestsTimeout (socket-server.ts) and a margin.
 const METRICS_COLLECT_TIMEOUT_MS = 2500;
 
@@ -173,10 +170,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   const http = createHttpServer(app, { keepAliveTimeoutMs: config.http.keepAliveTimeoutMs, requestTimeoutMs: config.http.requestTimeoutMs });
   realtime.attach(http.server);
 
-  // Every step ends within SHUTDOWN_TIMEOUT_MS (less a margin for the exit itself); the HTTP
-  // drain gets what the later steps do not need, and cuts off whatever is left at its end.
-  const stopBudgetMs = config.shutdown.timeoutMs - EXIT_MARGIN_MS;
-  const drainBudgetMs = stopBudgetMs - Math.min(LATER_STEPS_MS, Math.floor(stopBudgetMs / 3));
+  const budget = shutdownBudget(config.shutdown.timeoutMs);
 
   const stop = createStop(
     [
@@ -184,7 +178,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
       {
         name: 'http',
         run: async () => {
-          const drained = http.drain(drainBudgetMs);
+          const drained = http.drain(budget.drainMs);
           // WebSocket connections would hold the drain open; their clients reconnect elsewhere.
           realtime.disconnectLocal();
           await drained;
@@ -197,7 +191,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
       { name: 'redis', run: () => redis.close() },
     ],
     logger,
-    { timeoutMs: stopBudgetMs },
+    { timeoutMs: budget.stopMs },
   );
 
   // A schema older than this build refuses the start; an unreachable database only defers the check.

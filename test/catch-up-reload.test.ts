@@ -100,8 +100,13 @@ describe('a client following a room through two pm2 reloads', () => {
     try {
       await waitFor('the first join', () => joins > 0, 20_000, 50);
       await waitFor('some messages before the reloads', () => writer.posted.length >= 20, 20_000, 50);
-      await cluster.pm2('reload', 'api');
-      await cluster.pm2('reload', 'api');
+      // Each reload drops the client; it rejoins (on a new instance) before the next, so both
+      // reloads find it connected rather than one falling inside its reconnection back-off.
+      for (let reload = 0; reload < 2; reload += 1) {
+        const joinsBefore = joins;
+        await cluster.pm2('reload', 'api');
+        await waitFor('the client to rejoin after the reload', () => joins > joinsBefore, 20_000, 50);
+      }
       const afterReloads = writer.posted.length;
       await waitFor('some messages after the reloads', () => writer.posted.length >= afterReloads + 20, 20_000, 50);
       await writer.stop();

@@ -31,7 +31,7 @@ describe('the container\'s command (pm2-runtime)', () => {
       // The Dockerfile's ENV, with this test's own PM2_HOME and port.
       NODE_ENV: 'production',
       PORT: String(port),
-      SHUTDOWN_TIMEOUT_MS: '15000',
+      SHUTDOWN_TIMEOUT_MS: '16000',
       LOG_TO_FILES: 'false',
       PM2_HOME: pm2Home,
       HOME: '/nonexistent',
@@ -98,7 +98,7 @@ describe('the container\'s command (pm2-runtime)', () => {
     runtime.child.kill('SIGTERM');
     const code = await runtime.exitWithin(30_000);
     assert.equal(code, 0, `pm2-runtime exited ${code}:\n${runtime.output().slice(-3000)}`);
-    assert.ok(Date.now() - started < 18_000, 'within kill_timeout (SHUTDOWN_TIMEOUT_MS 15 s + 3 s)');
+    assert.ok(Date.now() - started < 19_000, 'within kill_timeout (SHUTDOWN_TIMEOUT_MS 16 s + 3 s)');
     const complete = runtime.logs().filter((l) => l.exitCode === 0);
     assert.deepEqual(complete.map((l) => l.role).sort(), ['api', 'api', 'worker'], 'each process finished its own shutdown with exit code 0');
     assert.equal(runtime.logs().filter((l) => l.level === 'error' || l.level === 'fatal').length, 0);

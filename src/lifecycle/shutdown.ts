@@ -35,6 +35,22 @@ export function createStop(steps: ShutdownStep[], logger: Logger, options: { tim
   };
 }
 
+// What the steps after the HTTP drain (Socket.IO, database, membership, Redis) are given at most.
+const LATER_STEPS_MS = 2500;
+// Left for the exit itself after the stop.
+const EXIT_MARGIN_MS = 500;
+
+/**
+ * How an API instance splits SHUTDOWN_TIMEOUT_MS: every step of its stop ends within
+ * `stopMs`; the HTTP drain gets `drainMs`, what the later steps do not need, and cuts off
+ * whatever request is still running at its end. Deployment files are checked against it: the
+ * longest request (pool wait + statement timeout) must fit in `drainMs`.
+ */
+export function shutdownBudget(timeoutMs: number): { stopMs: number; drainMs: number } {
+  const stopMs = timeoutMs - EXIT_MARGIN_MS;
+  return { stopMs, drainMs: stopMs - Math.min(LATER_STEPS_MS, Math.floor(stopMs / 3)) };
+}
+
 export type Shutdown = (reason: string, exitCode?: number) => Promise<void>;
 
 /**
