@@ -7,7 +7,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Request } from 'express';
+import type { Express, Request } from 'express';
 import { devTokenRoutes } from './auth/dev-token-routes.js';
 import { createTokenService, handshakeToken } from './auth/jwt.js';
 import { clusterMetrics } from './cluster/cluster-metrics.js';
@@ -23,7 +23,9 @@ import { MIGRATIONS_DIR } from './data/migrator.js';
 import { createSchemaGate } from './data/schema-check.js';
 import { healthRoutes } from './health/routes.js';
 import { buildApp } from './http/app.js';
+import type { RoutesWithContract } from './http/contract.js';
 import { debugRoutes } from './http/debug-routes.js';
+import { openApiRoutes } from './http/openapi.js';
 import { rateLimit } from './http/rate-limit.js';
 import { staticFiles } from './http/static-files.js';
 import { createHttpServer } from './lifecycle/http-server.js';
@@ -31,6 +33,7 @@ import { createReadiness, type Readiness } from './lifecycle/readiness.js';
 import { FatalStartError } from './lifecycle/run-main.js';
 import { createStop, shutdownBudget } from './lifecycle/shutdown.js';
 import { createBroadcaster } from './messages/broadcaster.js';
+import { messageServerEvents } from './messages/events.js';
 import { createMessageRepository } from './messages/repository.js';
 import { messageRoutes } from './messages/routes.js';
 import { authorSchema } from './messages/schema.js';
@@ -42,7 +45,7 @@ import { createMetricsRegistry } from './observability/metrics.js';
 import { startPm2Metrics } from './observability/pm2-metrics.js';
 import { createSocketEvents } from './realtime/socket-events.js';
 import { browserClientDir } from './realtime/browser-client.js';
-import { createRealtime } from './realtime/socket-server.js';
+import { createRealtime, realtimeServerEvents } from './realtime/socket-server.js';
 import { createConnectionCap } from './redis/connection-cap.js';
 import { createRedisConnections, pingAll } from './redis/connections.js';
 import { createRateLimiter } from './redis/rate-limiter.js';
@@ -53,6 +56,8 @@ export interface RunningApi {
   /** `http://host:port`, for tests and logs. */
   url: string;
   readiness: Readiness;
+  /** The Express app, for tests that compare its routes with /openapi.json. */
+  app: Express;
   /** Stops in order: readiness, HTTP drain, Socket.IO, database, membership, Redis. Resolves true if every step succeeded. */
   stop(): Promise<boolean>;
 }
@@ -139,6 +144,27 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   });
   registerMessageHandlers(events, { messages });
 
+  // Every API router with its contract: /openapi.json describes exactly what is mounted here.
+  const mounted: RoutesWithContract[] = [
+    healthRoutes({ instanceId: identity.instanceId, readiness, environment: config.env }),
+    metricsRoutes(clusterMetrics(realtime.io, metrics.registry, { hostname: host, crossInstance: config.socket.redisAdapter, timeoutMs: METRICS_COLLECT_TIMEOUT_MS })),
+    clusterInfoRoutes({
+      identity,
+      host,
+      membership,
+      runtimeInfo: () => ({ db: { poolMax: membership.poolMax(), budget: config.db.connectionBudget, pool: database.poolStats() }, socket: realtime.info() }),
+    }),
+    messageRoutes({ messages, tokens, writeLimit: writeLimiter && rateLimit(writeLimiter, { keyOf: (req: Request) => req.user, what: 'messages from this user' }) }),
+    ...(config.http.debugRoutes ? [debugRoutes()] : []),
+    ...(config.http.devTokens ? [devTokenRoutes(tokens)] : []),
+  ];
+  const contract = openApiRoutes({
+    title: packageInfo.name,
+    version: packageInfo.version,
+    mounted,
+    socketEvents: { client: events.contracts(), server: { ...realtimeServerEvents, ...messageServerEvents } },
+  });
+
   const app = buildApp({
     trustProxy: config.http.trustProxy,
     bodyLimit: config.http.bodyLimit,
@@ -149,17 +175,8 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     // Probes and scrapes must never be refused: a load balancer would take the instance out.
     requestLimit: apiLimiter && rateLimit(apiLimiter, { keyOf: (req: Request) => (EXEMPT_FROM_LIMITS.has(req.path) ? undefined : req.ip), what: 'requests from this address' }),
     routers: [
-      healthRoutes({ instanceId: identity.instanceId, readiness, environment: config.env }),
-      metricsRoutes(clusterMetrics(realtime.io, metrics.registry, { hostname: host, crossInstance: config.socket.redisAdapter, timeoutMs: METRICS_COLLECT_TIMEOUT_MS })),
-      clusterInfoRoutes({
-        identity,
-        host,
-        membership,
-        runtimeInfo: () => ({ db: { poolMax: membership.poolMax(), budget: config.db.connectionBudget, pool: database.poolStats() }, socket: realtime.info() }),
-      }),
-      messageRoutes({ messages, tokens, writeLimit: writeLimiter && rateLimit(writeLimiter, { keyOf: (req: Request) => req.user, what: 'messages from this user' }) }),
-      ...(config.http.debugRoutes ? [debugRoutes()] : []),
-      ...(config.http.devTokens ? [devTokenRoutes(tokens)] : []),
+      ...mounted.map((m) => m.router),
+      contract.router,
       // The live page (docs/live-page.md), after every API route.
       staticFiles([
         { path: '/', dir: join(projectRoot, 'public') },
@@ -210,5 +227,5 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     throw new FatalStartError(`Cannot listen on ${config.http.host}:${config.http.port}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   logger.info({ event: 'listening', port: address.port }, `Server listening on http://${config.http.host}:${address.port} (Instance: ${identity.instanceId})`);
-  return { address, url: `http://${config.http.host}:${address.port}`, readiness, stop };
+  return { address, url: `http://${config.http.host}:${address.port}`, readiness, app, stop };
 }

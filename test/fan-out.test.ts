@@ -94,7 +94,7 @@ describe('realtime across a cluster of 2 with the background worker', () => {
       [['fork_mode', 'online']],
     );
     assert.equal(list.filter((p) => p.name === 'api' && p.pm2_env.exec_mode === 'cluster_mode').length, 2);
-    assert.match(cluster.logs(), /Socket\.IO Redis Adapter enabled for cluster mode/);
+    assert.ok(cluster.logLines().some((l) => l.event === 'socket-adapter' && l.adapter === 'redis'));
   });
 
   it('reports ready with both dependency checks', async () => {

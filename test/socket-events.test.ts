@@ -41,11 +41,11 @@ before(async () => {
     logger,
   });
   const events = createSocketEvents(realtime.io, { eventsPerSecond: 100, isProduction: true, logger });
-  const payload = z.object({ n: z.number() });
-  events.on('sync-bug', payload, () => { throw new TypeError('sync detail'); });
-  events.on('async-bug', payload, () => Promise.reject(new Error('async detail')));
-  events.on('refused', payload, () => { throw new AppError(409, 'NOT_NOW', 'Not now'); });
-  events.on('echo', payload, ({ n }) => ({ doubled: n * 2 }));
+  const contract = { summary: 'a test event', payload: z.object({ n: z.number() }), result: z.object({}) };
+  events.on('sync-bug', contract, () => { throw new TypeError('sync detail'); });
+  events.on('async-bug', contract, () => Promise.reject(new Error('async detail')));
+  events.on('refused', contract, () => { throw new AppError(409, 'NOT_NOW', 'Not now'); });
+  events.on('echo', { ...contract, result: z.object({ doubled: z.number() }) }, ({ n }) => ({ doubled: n * 2 }));
   realtime.attach(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,8 +1,31 @@
 import { Router } from 'express';
+import type { RouteContract, RoutesWithContract } from '../http/contract.js';
 import type { ClusterMetrics } from './cluster-metrics.js';
+import { metricsText } from './schema.js';
+
+export const metricsContract: RouteContract[] = [
+  {
+    method: 'get',
+    path: '/metrics',
+    tag: 'cluster',
+    summary: 'Prometheus scrape of every instance on this host; answers within 2.5 s even while Redis is down',
+    responses: {
+      200: {
+        description: 'The metrics of every instance that answered in time',
+        schema: metricsText,
+        contentType: 'text/plain',
+        headers: {
+          'X-Metrics-Instances': 'How many instances answered',
+          'X-Metrics-Partial': '`true` when one did not answer in time',
+          'X-Metrics-Unreachable': 'The instance ids that answered before but not now (also as `cluster_metrics_unreachable{instance}` series)',
+        },
+      },
+    },
+  },
+];
 
 /** Prometheus scrape endpoint; describes every instance on this host (see cluster-metrics.ts). */
-export function metricsRoutes(metrics: ClusterMetrics): Router {
+export function metricsRoutes(metrics: ClusterMetrics): RoutesWithContract {
   const router = Router();
   router.get('/metrics', async (_req, res) => {
     const { text, instancesAnswered, complete, unreachable } = await metrics.collect();
@@ -14,5 +37,5 @@ export function metricsRoutes(metrics: ClusterMetrics): Router {
     const note = complete ? '' : `# HELP cluster_metrics_unreachable An instance of this host that did not answer this scrape\n# TYPE cluster_metrics_unreachable gauge\n${missing}`;
     res.type(metrics.contentType).send(text + note);
   });
-  return router;
+  return { router, contract: metricsContract };
 }

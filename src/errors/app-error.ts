@@ -1,7 +1,7 @@
-export interface FieldProblem {
-  field: string;
-  message: string;
-}
+import type { z } from 'zod';
+import type { fieldProblemSchema } from './error-body.js';
+
+export type FieldProblem = z.infer<typeof fieldProblemSchema>;
 
 /**
  * The one error type of the project: operational failures (bad input, a dependency down)

@@ -1,6 +1,36 @@
 import { Router } from 'express';
+import type { z } from 'zod';
 import { packageInfo } from '../config/package-info.js';
+import type { RouteContract, RoutesWithContract } from '../http/contract.js';
 import type { Readiness } from '../lifecycle/readiness.js';
+import { healthBody, readinessBody, statusBody } from './schema.js';
+
+export const healthContract: RouteContract[] = [
+  {
+    method: 'get',
+    path: ['/health', '/api/health'],
+    tag: 'health',
+    summary: 'Liveness: the process answers; no dependency is called',
+    responses: { 200: { description: 'Alive', schema: healthBody } },
+  },
+  {
+    method: 'get',
+    path: ['/ready', '/api/ready'],
+    tag: 'health',
+    summary: 'Readiness: PostgreSQL and Redis answer and the instance is not shutting down',
+    responses: {
+      200: { description: 'Ready for traffic', schema: readinessBody },
+      503: { description: 'Not ready: `unavailable` (a failing check says why) or `shutting_down`', schema: readinessBody },
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/status',
+    tag: 'health',
+    summary: 'What runs here: name, version, environment',
+    responses: { 200: { description: 'The running build', schema: statusBody } },
+  },
+];
 
 /**
  * - Liveness (/health): answers from the process alone, never from a dependency, so a slow
@@ -9,30 +39,33 @@ import type { Readiness } from '../lifecycle/readiness.js';
  *   shutting down.
  * - Status (/api/status): what runs here.
  */
-export function healthRoutes(deps: { instanceId: number; readiness: Readiness; environment: string }): Router {
+export function healthRoutes(deps: { instanceId: number; readiness: Readiness; environment: z.infer<typeof statusBody>['environment'] }): RoutesWithContract {
   const router = Router();
   router.get(['/health', '/api/health'], (_req, res) => {
-    res.json({
+    const body: z.infer<typeof healthBody> = {
       status: 'ok',
       timestamp: new Date().toISOString(),
       uptime: process.uptime(),
       worker: process.pid,
       instanceId: deps.instanceId,
-    });
+    };
+    res.json(body);
   });
 
   router.get(['/ready', '/api/ready'], async (_req, res) => {
     const report = await deps.readiness.check();
-    res.status(report.ready ? 200 : 503).json({ status: report.status, instanceId: deps.instanceId, checks: report.checks });
+    const body: z.infer<typeof readinessBody> = { status: report.status, instanceId: deps.instanceId, checks: report.checks };
+    res.status(report.ready ? 200 : 503).json(body);
   });
 
   router.get('/api/status', (_req, res) => {
-    res.json({
+    const body: z.infer<typeof statusBody> = {
       message: `${packageInfo.name} is running`,
       version: packageInfo.version,
       environment: deps.environment,
       worker: process.pid,
-    });
+    };
+    res.json(body);
   });
-  return router;
+  return { router, contract: healthContract };
 }

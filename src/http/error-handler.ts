@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { AppError } from '../errors/app-error.js';
+import type { ErrorBody } from '../errors/error-body.js';
 
 /**
  * Errors raised while reading a request (body-parser, raw-body, zlib through body-parser,
@@ -54,7 +55,7 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(AppError.notFound(`No route for ${req.method} ${req.path}`));
 };
 
-/** The one error middleware: every error becomes `{"error":{code,message,requestId}}`. */
+/** The one error middleware: every error becomes `{"error":{code,message,requestId}}` (errors/error-body.ts). */
 export function errorHandler(options: { isProduction: boolean }): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {
     if (res.headersSent) {
@@ -64,7 +65,7 @@ export function errorHandler(options: { isProduction: boolean }): ErrorRequestHa
     const appError = toAppError(error, req, options.isProduction);
     // pino-http logs this with the response line, so each error is logged once, with its request id.
     res.err = appError.isServerError ? (appError.cause instanceof Error ? appError.cause : appError) : appError;
-    res.status(appError.status).json({
+    const body: ErrorBody = {
       error: {
         code: appError.code,
         message: appError.message,
@@ -72,6 +73,7 @@ export function errorHandler(options: { isProduction: boolean }): ErrorRequestHa
         requestId: req.id as string,
         ...(appError.details ? { details: appError.details } : {}),
       },
-    });
+    };
+    res.status(appError.status).json(body);
   };
 }

@@ -13,7 +13,7 @@ export function handleProcessEvents(logger: Logger, shutdown: Shutdown): void {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
-      logger.warn(`Received ${signal} again; forcing exit`);
+      logger.warn({ event: 'signal-repeated', signal }, `Received ${signal} again; forcing exit`);
       process.exit(1);
     }
     signalled = true;
@@ -25,11 +25,11 @@ export function handleProcessEvents(logger: Logger, shutdown: Shutdown): void {
     if (message === 'shutdown') void shutdown('shutdown message', 0);
   });
   process.on('uncaughtException', (error) => {
-    logger.fatal({ err: error }, 'Uncaught exception; shutting down');
+    logger.fatal({ event: 'uncaught-exception', err: error }, 'Uncaught exception; shutting down');
     void shutdown('uncaughtException', 1);
   });
   process.on('unhandledRejection', (reason) => {
-    logger.fatal({ err: reason }, 'Unhandled promise rejection; shutting down');
+    logger.fatal({ event: 'unhandled-rejection', err: reason }, 'Unhandled promise rejection; shutting down');
     void shutdown('unhandledRejection', 1);
   });
 }

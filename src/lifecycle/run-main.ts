@@ -19,7 +19,7 @@ export function runMain(logger: Logger, start: () => Promise<void> | void): void
   Promise.resolve()
     .then(start)
     .catch((error: unknown) => {
-      logger.fatal({ err: error }, 'Start-up failed');
+      logger.fatal({ event: 'start-failed', err: error }, 'Start-up failed');
       process.exit(error instanceof FatalStartError ? FatalStartError.exitCode : 1);
     });
 }

@@ -25,7 +25,7 @@ export function createStop(steps: ShutdownStep[], logger: Logger, options: { tim
           await (Number.isFinite(deadline) ? withTimeout(run, Math.max(0, deadline - Date.now()), `shutdown step "${step.name}"`) : run);
           logger.debug({ step: step.name }, 'Shutdown step done');
         } catch (error) {
-          logger.error({ err: error, step: step.name }, `Shutdown step "${step.name}" failed`);
+          logger.error({ event: 'shutdown-step-failed', err: error, step: step.name }, `Shutdown step "${step.name}" failed`);
           ok = false;
         }
       }
@@ -69,9 +69,9 @@ export function createShutdown(options: {
   return (reason, exitCode = 0) => {
     if (running) return running;
     const { logger } = options;
-    logger.info({ reason }, `Shutting down (${reason})`);
+    logger.info({ event: 'shutdown-started', reason }, `Shutting down (${reason})`);
     const deadline = setTimeout(() => {
-      logger.error(`Shutdown did not finish within ${options.timeoutMs}ms; forcing exit`);
+      logger.error({ event: 'shutdown-deadline', timeoutMs: options.timeoutMs }, `Shutdown did not finish within ${options.timeoutMs}ms; forcing exit`);
       exit(1);
     }, options.timeoutMs);
     deadline.unref();
@@ -80,7 +80,7 @@ export function createShutdown(options: {
       const ok = await options.stop();
       const code = exitCode || (ok ? 0 : 1);
       clearTimeout(deadline);
-      logger.info({ exitCode: code }, 'Shutdown complete');
+      logger.info({ event: 'shutdown-complete', exitCode: code }, 'Shutdown complete');
       exit(code);
     })();
     return running;

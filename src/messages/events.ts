@@ -1,22 +1,15 @@
+import type { z } from 'zod';
 import type { EventAck } from '../realtime/socket-events.js';
-import type { RoomStats, StoredMessage } from './schema.js';
+import type { ServerEventContract } from '../realtime/socket-server.js';
+import { messageEvent, roomStats, type joinResult, type messageOrigin, type RoomStats } from './schema.js';
 
 /** The Socket.IO events of the messages feature, so any client can be written against them (docs/realtime.md). */
 
 export type Ack = (result: EventAck) => void;
 
-/** The instance that took the POST of a live message. Added on fan-out, never stored. */
-export interface MessageOrigin {
-  instanceId: number;
-  pid: number;
-  host: string;
-}
-
-/** A `message` event: live ones carry their origin; replayed ones (a join with `after`) do not. */
-export type MessageEvent = StoredMessage & { origin?: MessageOrigin };
-
-/** A join's answer: with `after`, how many stored messages were replayed before it, and whether more wait (page them over HTTP from `nextCursor`). */
-export type JoinResult = EventAck<{ replayed?: number; more?: boolean; nextCursor?: number }>;
+export type MessageOrigin = z.infer<typeof messageOrigin>;
+export type MessageEvent = z.infer<typeof messageEvent>;
+export type JoinResult = EventAck<z.infer<typeof joinResult>>;
 
 export interface MessageServerEvents {
   message: (message: MessageEvent) => void;
@@ -27,3 +20,12 @@ export interface MessageClientEvents {
   join: (payload: { room: string; after?: number }, ack: (result: JoinResult) => void) => void;
   leave: (payload: { room: string }, ack: Ack) => void;
 }
+
+/** What a room's members receive, for /openapi.json's `x-socket-events`. */
+export const messageServerEvents: Record<keyof MessageServerEvents, ServerEventContract> = {
+  message: {
+    summary: 'A message in a room the client joined: live ones (from any instance) carry `origin`; those replayed by a join with `after` do not.',
+    payload: messageEvent,
+  },
+  stats: { summary: 'Room activity from the background worker: messages posted to the room in the last window.', payload: roomStats },
+};

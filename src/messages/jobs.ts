@@ -28,7 +28,7 @@ export function pruneMessagesJob(deps: { messages: MessageRepository; retentionD
     async run() {
       const cutoff = new Date(Date.now() - deps.retentionDays * DAY_MS);
       const deleted = await deps.messages.deleteOlderThan(cutoff);
-      if (deleted > 0) deps.logger.info({ deleted, cutoff: cutoff.toISOString() }, `Pruned ${deleted} messages older than ${deps.retentionDays} days`);
+      if (deleted > 0) deps.logger.info({ event: 'messages-pruned', deleted, cutoff: cutoff.toISOString() }, `Pruned ${deleted} messages older than ${deps.retentionDays} days`);
     },
   };
 }

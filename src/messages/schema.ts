@@ -8,7 +8,8 @@ import { z } from 'zod';
  * stored as U+FFFD, silently), and lengths are counted as PostgreSQL counts them (characters).
  */
 
-export const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
+// No flags: JSON Schema's `pattern` (in /openapi.json) has none, so the document states the same rule.
+export const ROOM_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 export const MAX_BODY = 2000;
 /** messages.author is VARCHAR(128); the author is the token's subject. */
 export const MAX_AUTHOR = 128;
@@ -64,10 +65,10 @@ export const postBody = z.object({ body: messageBody }, { error: 'must be a JSON
 
 export const listQuery = z
   .object({
-    limit: queryInteger(1, 100, 'an integer').default(20),
-    before: queryInteger(1, MAX_MESSAGE_ID, 'a message id').optional(),
+    limit: queryInteger(1, 100, 'an integer').default(20).meta({ description: 'Page size, 1-100 (default 20)' }),
+    before: queryInteger(1, MAX_MESSAGE_ID, 'a message id').optional().meta({ description: 'Newest first, older than this id: the `nextCursor` of the previous page' }),
     // Catch-up: messages newer than this id, oldest first (0: from the start).
-    after: queryInteger(0, MAX_MESSAGE_ID, 'a message id or 0').optional(),
+    after: queryInteger(0, MAX_MESSAGE_ID, 'a message id or 0').optional().meta({ description: 'Catching up: newer than this id (0: from the start), oldest first; not with `before`' }),
   })
   .refine((query) => query.before === undefined || query.after === undefined, { error: 'cannot be combined with before: page one way at a time', path: ['after'] });
 
@@ -93,23 +94,46 @@ export const joinPayload = z.object(
 /** Socket.IO `join` / `leave`. */
 export const roomPayload = z.object({ room: roomSchema }, { error: 'must be an object such as {"room": "lobby"}' });
 
-export interface StoredMessage {
-  id: number;
-  room: string;
-  author: string;
-  body: string;
-  createdAt: string;
-}
+/** A join's acknowledgement: with `after`, how many stored messages were replayed before it, and whether more wait (page them over HTTP from `nextCursor`). */
+export const joinResult = z.object({
+  replayed: z.number().int().min(0).optional(),
+  more: z.boolean().optional(),
+  nextCursor: z.number().int().optional(),
+});
+
+export const leaveResult = z.object({});
+
+// --- What the server answers and emits (typed by these, and documented from them in /openapi.json) ---
+
+export const storedMessage = z.object({
+  id: z.number().int().min(1).max(MAX_MESSAGE_ID),
+  room: z.string(),
+  author: z.string().meta({ description: 'The poster\'s token subject' }),
+  body: z.string(),
+  createdAt: z.iso.datetime(),
+});
+export type StoredMessage = z.infer<typeof storedMessage>;
+
+export const messagePage = z.object({
+  messages: z.array(storedMessage),
+  nextCursor: z.number().int().nullable().meta({ description: 'Pass as `before` (or `after` when catching up) for the next page; null when this page was the last' }),
+});
+
+/** The instance that took the POST of a live message. Added on fan-out, never stored. */
+export const messageOrigin = z.object({ instanceId: z.number().int(), pid: z.number().int(), host: z.string() });
+
+/** A `message` event: live ones carry their origin; replayed ones (a join with `after`) do not. */
+export const messageEvent = storedMessage.extend({ origin: messageOrigin.optional() });
+
+export const roomStats = z.object({
+  room: z.string(),
+  messages: z.number().int().min(0).meta({ description: 'Messages posted to the room during the window' }),
+  windowMs: z.number().int(),
+  at: z.iso.datetime(),
+});
+export type RoomStats = z.infer<typeof roomStats>;
 
 export interface RoomActivity {
   room: string;
   messages: number;
-}
-
-export interface RoomStats {
-  room: string;
-  /** Messages posted to the room during the window. */
-  messages: number;
-  windowMs: number;
-  at: string;
 }

@@ -1,9 +1,16 @@
 import { AppError } from '../errors/app-error.js';
 import type { SocketEvents } from '../realtime/socket-events.js';
-import { joinPayload, roomPayload } from './schema.js';
+import { joinPayload, joinResult, leaveResult, roomPayload } from './schema.js';
 import type { MessageService } from './service.js';
 
 const MAX_ROOMS_PER_SOCKET = 50;
+
+const join = {
+  summary: 'Receive a room\'s messages from now on. With `after` (the highest message id the client holds, or 0), first replay what it missed, up to 100 messages, as `message` events before the acknowledgement.',
+  payload: joinPayload,
+  result: joinResult,
+};
+const leave = { summary: 'Stop receiving a room\'s messages.', payload: roomPayload, result: leaveResult };
 
 /**
  * join/leave: a socket receives a room's messages while it is in the room. A join with
@@ -11,7 +18,7 @@ const MAX_ROOMS_PER_SOCKET = 50;
  * while the history is read arrives live as well, and the client drops the id it already has.
  */
 export function registerMessageHandlers(events: SocketEvents, deps: { messages: MessageService }): void {
-  events.on('join', joinPayload, async ({ room, after }, { socket }) => {
+  events.on('join', join, async ({ room, after }, { socket }) => {
     // socket.rooms includes the socket's own id room.
     if (!socket.rooms.has(room) && socket.rooms.size > MAX_ROOMS_PER_SOCKET) {
       throw new AppError(409, 'TOO_MANY_ROOMS', `At most ${MAX_ROOMS_PER_SOCKET} rooms per connection; leave one first`);
@@ -31,7 +38,7 @@ export function registerMessageHandlers(events: SocketEvents, deps: { messages: 
     return replay.more && last ? { replayed: replay.messages.length, more: true, nextCursor: last.id } : { replayed: replay.messages.length, more: false };
   });
 
-  events.on('leave', roomPayload, async ({ room }, { socket }) => {
+  events.on('leave', leave, async ({ room }, { socket }) => {
     await socket.leave(room);
     return {};
   });

@@ -1,6 +1,7 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import type { z } from 'zod';
-import { AppError, type FieldProblem } from '../errors/app-error.js';
+import { z } from 'zod';
+import { AppError } from '../errors/app-error.js';
+import { errorDetailSchema } from '../errors/error-body.js';
 import { fieldProblems, validationFailed } from '../errors/validation.js';
 import type { Logger } from '../observability/logger.js';
 import type { RealtimeServer, RealtimeSocket } from './socket-server.js';
@@ -11,8 +12,9 @@ import type { RealtimeServer, RealtimeSocket } from './socket-server.js';
  * - throttles the connection (`eventsPerSecond`): over it, the event is refused with a
  *   RATE_LIMITED error; a client that sends more than twice that in one second is flooding
  *   and is disconnected;
- * - validates the payload with the event's zod schema, and the acknowledgement (the last
- *   argument, if it is a function);
+ * - validates the payload with the event's zod schema (its contract, which /openapi.json
+ *   describes under `x-socket-events`), and the acknowledgement (the last argument, if it is
+ *   a function);
  * - runs the handler, catching whatever it throws or rejects with: an AppError is the
  *   client's answer, anything else is a bug, logged with the socket, user and event, and
  *   answered INTERNAL_ERROR. Nothing a client sends can throw into the process.
@@ -21,24 +23,34 @@ import type { RealtimeServer, RealtimeSocket } from './socket-server.js';
  * did not, a refused event is dropped (logged at debug).
  */
 
-export interface EventError {
-  code: string;
-  message: string;
-  details?: FieldProblem[];
-}
+export type EventError = z.infer<typeof errorDetailSchema>;
 
 export type EventAck<T extends object = object> = ({ ok: true } & T) | { ok: false; error: EventError };
+
+/** The acknowledgement of an event whose success fields are `result`, as a schema (for /openapi.json's `x-socket-events`). */
+export function ackSchema(result: z.ZodObject) {
+  return z.union([result.extend({ ok: z.literal(true) }), z.object({ ok: z.literal(false), error: errorDetailSchema })]);
+}
+
+/** A client event's contract: what the client sends, and the fields of a successful acknowledgement. */
+export interface ClientEventContract<P extends z.ZodType = z.ZodType, R extends z.ZodObject = z.ZodObject> {
+  summary: string;
+  payload: P;
+  result: R;
+}
 
 export interface EventContext {
   socket: RealtimeSocket;
   user: string;
 }
 
-export type EventHandler<S extends z.ZodType, R extends object> = (payload: z.infer<S>, context: EventContext) => R | Promise<R>;
+export type EventHandler<P extends z.ZodType, R extends z.ZodObject> = (payload: z.infer<P>, context: EventContext) => z.infer<R> | Promise<z.infer<R>>;
 
 export interface SocketEvents {
-  /** Registers a client event; the handler's result (an object) is spread into the `{ok: true}` ack. */
-  on<S extends z.ZodType, R extends object>(event: string, schema: S, handler: EventHandler<S, R>): void;
+  /** Registers a client event; the handler's result (typed by `contract.result`) is spread into the `{ok: true}` ack. */
+  on<P extends z.ZodType, R extends z.ZodObject>(event: string, contract: ClientEventContract<P, R>, handler: EventHandler<P, R>): void;
+  /** Every registered event's contract, by name. */
+  contracts(): Record<string, ClientEventContract>;
 }
 
 type Ack = (result: EventAck) => void;
@@ -49,6 +61,7 @@ const FLOOD_FACTOR = 2;
 export function createSocketEvents(io: RealtimeServer, options: { eventsPerSecond: number; isProduction: boolean; logger: Logger }): SocketEvents {
   const log = options.logger.child({ component: 'socket.io' });
   const handlers = new Map<string, (args: unknown[], ack: Ack | undefined, context: EventContext) => Promise<void>>();
+  const contracts: Record<string, ClientEventContract> = {};
   const throttle = new RateLimiterMemory({ points: options.eventsPerSecond, duration: 1 });
 
   const answer = (ack: Ack | undefined, result: EventAck) => {
@@ -100,7 +113,9 @@ export function createSocketEvents(io: RealtimeServer, options: { eventsPerSecon
   });
 
   return {
-    on(event, schema, handler) {
+    on(event, contract, handler) {
+      contracts[event] = contract;
+      const schema = contract.payload;
       handlers.set(event, async (args, ack, context) => {
         try {
           if (args.length > 1) {
@@ -108,7 +123,7 @@ export function createSocketEvents(io: RealtimeServer, options: { eventsPerSecon
           }
           const parsed = schema.safeParse(args[0]);
           if (!parsed.success) throw validationFailed(`${event} payload`, fieldProblems(parsed.error));
-          const result = await handler(parsed.data, context);
+          const result: object = await handler(parsed.data, context);
           answer(ack, { ok: true, ...result });
         } catch (error) {
           if (error instanceof AppError && !error.isServerError) {
@@ -122,5 +137,6 @@ export function createSocketEvents(io: RealtimeServer, options: { eventsPerSecon
         }
       });
     },
+    contracts: () => ({ ...contracts }),
   };
 }

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer } from 
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server, type DefaultEventsMap, type ExtendedError, type Socket } from 'socket.io';
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
 import { guardUnawaitedCommands } from '../redis/client.js';
@@ -14,17 +15,27 @@ export interface SocketData {
   expiresAt: number;
 }
 
-/** Sent to each client on connection: which instance serves it. */
-export interface Hello {
-  instanceId: number;
-  pid: number;
-  user: string;
+/** An event the server sends to clients, as /openapi.json describes it under `x-socket-events`. */
+export interface ServerEventContract {
+  summary: string;
+  payload: z.ZodType;
 }
 
-/** Sent just before the server disconnects a client whose token has expired. */
-export interface TokenExpired {
-  expiredAt: string;
-}
+const helloSchema = z.object({
+  instanceId: z.number().int().meta({ description: 'The instance serving this connection (X-Instance-Id)' }),
+  pid: z.number().int(),
+  user: z.string().meta({ description: 'The token\'s subject' }),
+});
+export type Hello = z.infer<typeof helloSchema>;
+
+const tokenExpiredSchema = z.object({ expiredAt: z.iso.datetime() });
+export type TokenExpired = z.infer<typeof tokenExpiredSchema>;
+
+/** The events every connection may receive, whatever the features add. */
+export const realtimeServerEvents: Record<string, ServerEventContract> = {
+  hello: { summary: 'Sent to each client on connection: which instance serves it, and as whom.', payload: helloSchema },
+  'token-expired': { summary: 'Sent just before the server disconnects a client whose token has expired; reconnect with a new token.', payload: tokenExpiredSchema },
+};
 
 /** The infrastructure is untyped in its events; each feature validates and types its own (socket-events.ts). */
 export type RealtimeServer = Server<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, SocketData>;

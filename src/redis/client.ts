@@ -19,11 +19,11 @@ export function createRedis(url: string, options: { name: string; logger: Logger
   });
   let healthy = true;
   client.on('error', (error: Error) => {
-    if (healthy) log.warn({ err: error }, 'Redis connection error; reconnecting');
+    if (healthy) log.warn({ event: 'redis-error', err: error }, 'Redis connection error; reconnecting');
     healthy = false;
   });
   client.on('ready', () => {
-    if (!healthy) log.info('Redis connection restored');
+    if (!healthy) log.info({ event: 'redis-restored' }, 'Redis connection restored');
     healthy = true;
   });
   return client;

@@ -36,7 +36,7 @@ export function startScheduler(options: { jobs: Job[]; redis: Redis; keyPrefix: 
       await job.run();
       log.debug({ durationMs: Math.round(performance.now() - started) }, 'Job finished');
     } catch (error) {
-      log.error({ err: error }, 'Job failed; it will run again next interval');
+      log.error({ event: 'job-failed', err: error }, 'Job failed; it will run again next interval');
     }
   };
 

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { LogLine } from './api.js';
 import { execFileAsync, freePort, ROOT, TEST_JWT_SECRET, uniqueName, waitFor } from './services.js';
 
 import type { Pm2Process } from '../../scripts/pm2.js';
@@ -16,6 +17,8 @@ export interface Cluster {
   jlist(): Promise<Pm2Process[]>;
   /** Everything the apps logged to stdout so far (PM2's merged log files). */
   logs(app?: string): string;
+  /** The same, parsed: tests match fields (an event), not wording. */
+  logLines(app?: string): LogLine[];
   stop(): Promise<void>;
 }
 
@@ -67,6 +70,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     logs(app = 'api') {
       const file = join(pm2Home, 'logs', `${app}-out.log`);
       return existsSync(file) ? readFileSync(file, 'utf8') : '';
+    },
+    logLines(app = 'api') {
+      // Whole lines only: the last one may still be being written.
+      const text = cluster.logs(app);
+      return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as LogLine);
     },
     async stop() {
       if (stopped) return;
