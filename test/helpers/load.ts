@@ -15,6 +15,17 @@ function field(raw: string, label: string): number {
   return match ? Number(match[1]) : 0;
 }
 
+function report(raw: string): AbResult {
+  return {
+    complete: field(raw, 'Complete requests'),
+    failed: field(raw, 'Failed requests'),
+    non2xx: field(raw, 'Non-2xx responses'),
+    keepAlive: field(raw, 'Keep-Alive requests'),
+    requestsPerSecond: field(raw, 'Requests per second'),
+    raw,
+  };
+}
+
 /**
  * ApacheBench with keep-alive (-k) that records cut-off requests as failures instead of
  * exiting (-r), and accepts bodies of varying length (-l: pids and uptimes differ).
@@ -24,14 +35,7 @@ export async function ab(url: string, options: { concurrency: number; seconds: n
     timeout: (options.seconds + 30) * 1000,
     maxBuffer: 8 * 1024 * 1024,
   });
-  return {
-    complete: field(stdout, 'Complete requests'),
-    failed: field(stdout, 'Failed requests'),
-    non2xx: field(stdout, 'Non-2xx responses'),
-    keepAlive: field(stdout, 'Keep-Alive requests'),
-    requestsPerSecond: field(stdout, 'Requests per second'),
-    raw: stdout,
-  };
+  return report(stdout);
 }
 
 export interface RunningAb {
@@ -56,14 +60,7 @@ export function startAb(url: string, options: { concurrency: number }): RunningA
     async stop() {
       if (!ended) child.kill('SIGINT');
       await exited;
-      return {
-        complete: field(stdout, 'Complete requests'),
-        failed: field(stdout, 'Failed requests'),
-        non2xx: field(stdout, 'Non-2xx responses'),
-        keepAlive: field(stdout, 'Keep-Alive requests'),
-        requestsPerSecond: field(stdout, 'Requests per second'),
-        raw: stdout,
-      };
+      return report(stdout);
     },
   };
 }
