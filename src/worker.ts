@@ -20,7 +20,10 @@ import { createMessageRepository } from './messages/repository.js';
 import { createProcessLogger, type Logger } from './observability/logger.js';
 import { guardUnawaitedCommands } from './redis/client.js';
 import { createRedisConnections } from './redis/connections.js';
+import { createJobCursor } from './scheduler/job-cursor.js';
 import { startScheduler } from './scheduler/scheduler.js';
+
+const DAY_MS = 86_400_000;
 
 export interface RunningWorker {
   stop(): Promise<boolean>;
@@ -65,7 +68,13 @@ export async function startWorker(config: Config, options: { logger?: Logger } =
     logger,
     // A job never runs against a schema it has not seen to be current.
     jobs: [
-      roomStatsJob({ messages, broadcaster, intervalMs: config.worker.statsIntervalMs }),
+      roomStatsJob({
+        messages,
+        broadcaster,
+        intervalMs: config.worker.statsIntervalMs,
+        // Outlives any restart or redeploy of the worker; after a longer stop the next window is one interval.
+        cursor: createJobCursor(redis.commands, `${config.redis.keyPrefix}job:room-stats:window-end`, { ttlMs: Math.max(DAY_MS, 2 * config.worker.statsIntervalMs) }),
+      }),
       pruneMessagesJob({ messages, retentionDays: config.worker.retentionDays, intervalMs: config.worker.pruneIntervalMs, logger }),
     ].map((job) => ({ ...job, run: async () => { await schema.check(); await job.run(); } })),
   });

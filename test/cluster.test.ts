@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sample, startCluster, type Cluster } from './helpers/cluster.js';
-import { ab } from './helpers/load.js';
-import { createTestDatabase, type TestDatabase } from './helpers/services.js';
+import { startAb } from './helpers/load.js';
+import { createTestDatabase, waitFor, type TestDatabase } from './helpers/services.js';
 
 interface ClusterInfo {
   instanceId: number;
@@ -89,19 +89,51 @@ describe('a PM2 cluster of 2 API instances', () => {
     }
   });
 
-  it('drops no request over two reloads in a row under steady keep-alive load (ab -k -r)', async () => {
-    const pidsBefore = new Set((await cluster.jlist()).map((p) => p.pid));
-    const load = ab(`${cluster.baseUrl}/api/status`, { concurrency: 8, seconds: 12 });
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    await cluster.pm2('reload', 'api');
-    await cluster.pm2('reload', 'api');
-    const result = await load;
-    const pidsAfter = new Set((await cluster.jlist()).map((p) => p.pid));
+  /** Requests to /api/status the live instances have served, from the cluster-wide /metrics. */
+  async function statusRequestsServed(): Promise<number> {
+    const text = await (await fetch(`${cluster.baseUrl}/metrics`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) })).text();
+    return [...text.matchAll(/^http_request_duration_seconds_count\{[^}]*route="\/api\/status"[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  }
 
-    assert.equal([...pidsAfter].filter((pid) => pidsBefore.has(pid)).length, 0, 'both reloads replaced every instance');
-    assert.ok(result.complete > 500, `too little load to mean anything: ${result.raw}`);
-    assert.ok(result.keepAlive > 0, 'the load used keep-alive connections');
-    assert.equal(result.failed, 0, result.raw);
-    assert.equal(result.non2xx, 0, result.raw);
+  it('drops no request over two reloads in a row, both inside a steady keep-alive load (ab -k -r)', async () => {
+    const pidsBefore = new Set((await cluster.jlist()).map((p) => p.pid));
+    const load = startAb(`${cluster.baseUrl}/api/status`, { concurrency: 8 });
+    try {
+      await waitFor('the load to reach the instances', async () => (await statusRequestsServed()) >= 300, 30_000, 100);
+      await cluster.pm2('reload', 'api');
+      await cluster.pm2('reload', 'api');
+      // Every instance is new: what they count was served after both reloads, under the same load.
+      await waitFor('the load to go on after the reloads', async () => (await statusRequestsServed()) >= 300, 30_000, 100);
+      assert.ok(load.running(), 'ab ran from before the first reload until after the second');
+    } finally {
+      const result = await load.stop();
+      const pidsAfter = new Set((await cluster.jlist()).map((p) => p.pid));
+      assert.equal([...pidsAfter].filter((pid) => pidsBefore.has(pid)).length, 0, 'both reloads replaced every instance');
+      assert.ok(result.complete >= 600, `ab's report: ${result.raw}`);
+      assert.ok(result.keepAlive > 0, 'the load used keep-alive connections');
+      assert.equal(result.failed, 0, result.raw);
+      assert.equal(result.non2xx, 0, result.raw);
+    }
+  });
+
+  it('PM2 restarts an instance that crashed while the other one serves', async () => {
+    const before = (await cluster.jlist()).filter((p) => p.name === 'api');
+    const crash = await fetch(`${cluster.baseUrl}/api/debug/crash`, { method: 'POST', headers: { connection: 'close' } });
+    assert.equal(crash.status, 202);
+    const { crashing } = (await crash.json()) as { crashing: number };
+    const victim = before.find((p) => p.pid === crashing);
+    assert.ok(victim, `pid ${crashing} is one of the instances`);
+
+    const answers: number[] = [];
+    const restarted = await waitFor('PM2 to restart it', async () => {
+      const res = await fetch(`${cluster.baseUrl}/health`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+      answers.push(res?.status ?? 0);
+      const api = (await cluster.jlist()).filter((p) => p.name === 'api');
+      const replacement = api.find((p) => p.pm2_env.NODE_APP_INSTANCE === victim.pm2_env.NODE_APP_INSTANCE);
+      return api.length === 2 && api.every((p) => p.pm2_env.status === 'online') && replacement && replacement.pid !== crashing ? replacement : undefined;
+    }, 30_000, 100);
+    assert.equal(restarted.pm2_env.restart_time, victim.pm2_env.restart_time + 1);
+    assert.ok(answers.length > 0 && answers.every((status) => status === 200), `/health while it restarted: ${answers.join(', ')}`);
+    await waitFor('both instances to serve', async () => new Set((await sample<ClusterInfo>(cluster.baseUrl, '/api/cluster-info', 6)).map((i) => i.pid)).has(restarted.pid));
   });
 });

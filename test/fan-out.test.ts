@@ -82,7 +82,8 @@ describe('realtime across a cluster of 2 with the background worker', () => {
     for (const stats of [...statsA, ...statsB]) {
       assert.equal(stats.room, 'stats-room');
       assert.ok(stats.messages >= 1);
-      assert.equal(stats.windowMs, 1000);
+      // Each window starts where the last ended: the interval plus the time a tick takes.
+      assert.ok(stats.windowMs >= 1000, `windowMs ${stats.windowMs}`);
     }
   });
 

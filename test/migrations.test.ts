@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, cpSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, cpSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adminQuery, createTestDatabase, execFileAsync, ROOT, type TestDatabase } from './helpers/services.js';
+import pg from 'pg';
+import { applyMigrations, MigrationError } from '../src/data/migrator.js';
+import { adminQuery, createTestDatabase, execFileAsync, ROOT, waitFor, type TestDatabase } from './helpers/services.js';
 
 /**
  * Our migrator (src/data/migrator.ts) must leave exactly what Prisma leaves. The reference is
@@ -101,5 +103,94 @@ describe('migrations', () => {
     assert.match(sql, /CREATE TABLE "messages"/);
     await adminQuery(sql, [], fromSchema.url);
     assert.equal(await schemaDump(ours, { withoutMigrationsTable: true }), await schemaDump(fromSchema));
+  });
+});
+
+/** A migrations folder of the test's own: name -> migration.sql. */
+function migrationsDir(migrations: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'epc-migrations-'));
+  for (const [name, sql] of Object.entries(migrations)) {
+    mkdirSync(join(dir, name));
+    writeFileSync(join(dir, name, 'migration.sql'), sql);
+  }
+  return dir;
+}
+
+async function tableExists(db: TestDatabase, table: string): Promise<boolean> {
+  return (await adminQuery<{ found: string | null }>('SELECT to_regclass($1) AS found', [table], db.url))[0]?.found !== null;
+}
+
+describe('the migrator\'s advisory lock and failures', () => {
+  const dbs: TestDatabase[] = [];
+  const dirs: string[] = [];
+  const freshDatabase = async () => {
+    const db = await createTestDatabase();
+    dbs.push(db);
+    return db;
+  };
+  const folder = (migrations: Record<string, string>) => {
+    const dir = migrationsDir(migrations);
+    dirs.push(dir);
+    return dir;
+  };
+  after(async () => {
+    for (const db of dbs) await db.drop();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('waits while another session holds Prisma\'s migrate lock, then applies', async () => {
+    const db = await freshDatabase();
+    const dir = folder({ '001_first': 'CREATE TABLE first (id int);' });
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock(72707369)');
+      const run = applyMigrations(db.url, dir);
+      await waitFor('the migrator to wait for the lock', async () => {
+        const rows = await adminQuery<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.objid = 72707369 AND NOT l.granted AND d.datname = $1",
+          [db.name],
+        );
+        return rows[0]?.n === 1;
+      }, 10_000, 50);
+      assert.equal(await tableExists(db, 'first'), false, 'nothing applied while the lock is held');
+      await holder.query('SELECT pg_advisory_unlock(72707369)');
+      assert.deepEqual((await run).applied, ['001_first']);
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('two migrators started together apply each migration once between them', async () => {
+    const db = await freshDatabase();
+    // Slow enough that, without the lock, the second would start it before the first recorded it.
+    const dir = folder({ '001_slow': 'SELECT pg_sleep(0.5); CREATE TABLE slow (id int);', '002_next': 'CREATE TABLE next (id int);' });
+    const reports = await Promise.all([applyMigrations(db.url, dir), applyMigrations(db.url, dir)]);
+    assert.deepEqual(reports.map((r) => r.applied).sort((a, b) => b.length - a.length), [['001_slow', '002_next'], []]);
+    const rows = await adminQuery<{ migration_name: string }>('SELECT migration_name FROM _prisma_migrations ORDER BY migration_name', [], db.url);
+    assert.deepEqual(rows.map((r) => r.migration_name), ['001_slow', '002_next']);
+  });
+
+  it('stops at a failing migration, records its error, and refuses to apply later ones until it is resolved', async () => {
+    const db = await freshDatabase();
+    const dir = folder({
+      '001_ok': 'CREATE TABLE ok (id int);',
+      '002_bad': 'CREATE TABLE half (id int); SELECT 1 / 0;',
+      '003_later': 'CREATE TABLE later (id int);',
+    });
+    await assert.rejects(applyMigrations(db.url, dir), (error: unknown) => error instanceof MigrationError && /Migration 002_bad failed: division by zero/.test(error.message));
+    const rows = await adminQuery<{ migration_name: string; finished: boolean; logs: string | null }>(
+      'SELECT migration_name, finished_at IS NOT NULL AS finished, logs FROM _prisma_migrations ORDER BY migration_name',
+      [],
+      db.url,
+    );
+    assert.deepEqual(rows, [
+      { migration_name: '001_ok', finished: true, logs: null },
+      { migration_name: '002_bad', finished: false, logs: 'division by zero' },
+    ]);
+    assert.deepEqual([await tableExists(db, 'ok'), await tableExists(db, 'half'), await tableExists(db, 'later')], [true, false, false], 'the failed script left nothing half done');
+
+    await assert.rejects(applyMigrations(db.url, dir), (error: unknown) => error instanceof MigrationError && /002_bad failed earlier and was not resolved/.test(error.message));
+    assert.equal(await tableExists(db, 'later'), false);
   });
 });

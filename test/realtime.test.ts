@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { io } from 'socket.io-client';
 import { createTokenService } from '../src/auth/jwt.js';
 import { startTestApi, type TestApi } from './helpers/api.js';
-import { connect, join, type TestSocket } from './helpers/realtime.js';
-import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from './helpers/services.js';
+import { collect, connect, join, type TestSocket } from './helpers/realtime.js';
+import { createTestDatabase, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
 
 const tokens = createTokenService(TEST_JWT_SECRET);
 
@@ -36,6 +37,33 @@ describe('Socket.IO connections', () => {
     const polling = await fetch(`${api.url}/socket.io/?EIO=4&transport=polling`);
     assert.equal(polling.status, 403);
     assert.match(await polling.text(), /long-polling is disabled/);
+  });
+
+  it('with SOCKET_ALLOW_POLLING=true, work over HTTP long-polling alone: hello, join, and a posted message', async () => {
+    const polling = await startTestApi(db.url, { SOCKET_ALLOW_POLLING: 'true' });
+    const token = await tokens.sign('erin');
+    const socket: TestSocket = io(polling.url, { transports: ['polling'], upgrade: false, auth: { token }, forceNew: true, reconnection: false });
+    try {
+      const hello = await new Promise((resolve, reject) => {
+        socket.once('hello', resolve);
+        socket.once('connect_error', reject);
+      });
+      assert.deepEqual(hello, { instanceId: 0, pid: process.pid, user: 'erin' });
+      assert.equal(socket.io.engine.transport.name, 'polling');
+      assert.deepEqual(await join(socket, 'polled'), { ok: true });
+      const seen = collect(socket, 'message');
+      const res = await fetch(`${polling.url}/api/rooms/polled/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ body: 'over polling' }),
+      });
+      assert.equal(res.status, 201);
+      await waitFor('the message over polling', () => seen.some((m) => m.body === 'over polling'), 5000, 50);
+      assert.equal(socket.io.engine.transport.name, 'polling', 'never upgraded');
+    } finally {
+      socket.close();
+      await polling.stop();
+    }
   });
 });
 

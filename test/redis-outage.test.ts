@@ -4,7 +4,7 @@ import { createTokenService } from '../src/auth/jwt.js';
 import type { StoredMessage } from '../src/messages/schema.js';
 import { sample, startCluster, type Cluster } from './helpers/cluster.js';
 import { collect, connectToTwoInstances, join, type TestSocket } from './helpers/realtime.js';
-import { createTestDatabase, privateRedis, sleep, TEST_JWT_SECRET, waitFor, type PrivateRedis, type TestDatabase } from './helpers/services.js';
+import { createTestDatabase, privateRedis, TEST_JWT_SECRET, waitFor, type PrivateRedis, type TestDatabase } from './helpers/services.js';
 
 const tokens = createTokenService(TEST_JWT_SECRET);
 
@@ -91,10 +91,13 @@ describe('Redis outage', () => {
     }
     // A write still succeeds while Redis is down; only its realtime fan-out is lost.
     assert.equal((await post(cluster, 'outage', { body: 'during outage' }, token)).status, 201);
-    // Long enough for the fan-out's publish to exhaust its retries and fail (about 1.2 s).
-    await sleep(3000);
+    // The fan-out's publish fails once its retries are spent; Redis comes back after that.
+    await waitFor('the fan-out\'s publish to fail', () => cluster.logLines().some((l) => l.command === 'publish'), 10_000, 100);
 
     await redis.start();
+    // /ready checks every Redis connection, the adapter's subscriber included, with a PING
+    // sent after ioredis re-sends its SUBSCRIBEs on that connection: a 200 from both means
+    // both listen again, so the one POST below must reach both.
     await waitFor('/ready to be 200 on both instances', async () => {
       const states = await readyByInstance();
       return states.size === 2 && [...states.values()].every((s) => s === 200);

@@ -8,7 +8,8 @@ export interface MessageRepository {
   listLatest(room: string, options: { limit: number; before?: number | undefined }): Promise<StoredMessage[]>;
   /** Oldest first: the messages newer than `after`, the highest id the caller already holds. */
   listAfter(room: string, options: { limit: number; after: number }): Promise<StoredMessage[]>;
-  activitySince(since: Date): Promise<RoomActivity[]>;
+  /** Messages per room created in [from, to). */
+  activityBetween(from: Date, to: Date): Promise<RoomActivity[]>;
   deleteOlderThan(cutoff: Date): Promise<number>;
 }
 
@@ -33,9 +34,9 @@ export function createMessageRepository(prisma: PrismaClient): MessageRepository
         const rows = await prisma.message.findMany({ where: { room, id: { gt: after } }, orderBy: { id: 'asc' }, take: limit });
         return rows.map(toStored);
       }),
-    activitySince: (since) =>
+    activityBetween: (from, to) =>
       guarded('room activity', async () => {
-        const groups = await prisma.message.groupBy({ by: ['room'], where: { createdAt: { gte: since } }, _count: { _all: true } });
+        const groups = await prisma.message.groupBy({ by: ['room'], where: { createdAt: { gte: from, lt: to } }, _count: { _all: true } });
         return groups.map((g) => ({ room: g.room, messages: g._count._all }));
       }),
     deleteOlderThan: (cutoff) =>

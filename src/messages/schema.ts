@@ -128,7 +128,7 @@ export const messageEvent = storedMessage.extend({ origin: messageOrigin.optiona
 export const roomStats = z.object({
   room: z.string(),
   messages: z.number().int().min(0).meta({ description: 'Messages posted to the room during the window' }),
-  windowMs: z.number().int(),
+  windowMs: z.number().int().meta({ description: 'Length of the window, which ends at `at` and starts where the previous report ended: a message is counted in exactly one report' }),
   at: z.iso.datetime(),
 });
 export type RoomStats = z.infer<typeof roomStats>;

@@ -29,12 +29,12 @@ export function startScheduler(options: { jobs: Job[]; redis: Redis; keyPrefix: 
     try {
       const lock = await options.redis.set(`${options.keyPrefix}lock:job:${job.name}`, randomUUID(), 'PX', job.intervalMs, 'NX');
       if (lock !== 'OK') {
-        log.debug('Skipped: another worker holds this interval');
+        log.debug({ event: 'job-skipped' }, 'Skipped: another worker holds this interval');
         return;
       }
       const started = performance.now();
       await job.run();
-      log.debug({ durationMs: Math.round(performance.now() - started) }, 'Job finished');
+      log.debug({ event: 'job-finished', durationMs: Math.round(performance.now() - started) }, 'Job finished');
     } catch (error) {
       log.error({ event: 'job-failed', err: error }, 'Job failed; it will run again next interval');
     }

@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import { startApi, type RunningApi } from '../../src/api.js';
 import { parseConfig, type Config } from '../../src/config/env.js';
-import { createProcessLogger } from '../../src/observability/logger.js';
+import { createProcessLogger, type Logger } from '../../src/observability/logger.js';
+import { startWorker, type RunningWorker } from '../../src/worker.js';
 import { TEST_JWT_SECRET, uniqueName } from './services.js';
 
 export interface LogLine {
@@ -18,13 +19,9 @@ export interface TestApi extends RunningApi {
   logs: LogLine[];
 }
 
-/**
- * One API instance in the test's own process, on a free port, against real PostgreSQL and
- * Redis (its own Redis key prefix). The configuration is only what is given here, never the
- * test runner's environment. Stop it with `stop()`.
- */
-export async function startTestApi(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApi> {
-  const config = parseConfig({
+/** The configuration a test process runs with: only what is given here, never the test runner's environment. */
+function testConfig(databaseUrl: string, env: Record<string, string>): Config {
+  return parseConfig({
     HOST: '127.0.0.1',
     PORT: '0',
     DATABASE_URL: databaseUrl,
@@ -33,6 +30,10 @@ export async function startTestApi(databaseUrl: string, env: Record<string, stri
     LOG_LEVEL: 'info',
     ...env,
   });
+}
+
+/** A logger whose lines land, parsed, in `logs`. */
+function capturingLogger(config: Config, role: 'api' | 'worker'): { logger: Logger; logs: LogLine[] } {
   const logs: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -40,6 +41,29 @@ export async function startTestApi(databaseUrl: string, env: Record<string, stri
       done();
     },
   });
-  const api = await startApi(config, { logger: createProcessLogger(config, { role: 'api', instanceId: 0 }, sink) });
+  return { logger: createProcessLogger(config, { role, instanceId: 0 }, sink), logs };
+}
+
+/**
+ * One API instance in the test's own process, on a free port, against real PostgreSQL and
+ * Redis (its own Redis key prefix unless `env` names one). Stop it with `stop()`.
+ */
+export async function startTestApi(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApi> {
+  const config = testConfig(databaseUrl, env);
+  const { logger, logs } = capturingLogger(config, 'api');
+  const api = await startApi(config, { logger });
   return { ...api, config, logs };
+}
+
+export interface TestWorker extends RunningWorker {
+  config: Config;
+  logs: LogLine[];
+}
+
+/** The background worker in the test's own process, as startTestApi runs an API instance. */
+export async function startTestWorker(databaseUrl: string, env: Record<string, string> = {}): Promise<TestWorker> {
+  const config = testConfig(databaseUrl, env);
+  const { logger, logs } = capturingLogger(config, 'worker');
+  const worker = await startWorker(config, { logger });
+  return { ...worker, config, logs };
 }

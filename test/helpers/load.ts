@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { execFileAsync } from './services.js';
 
 export interface AbResult {
@@ -14,6 +15,17 @@ function field(raw: string, label: string): number {
   return match ? Number(match[1]) : 0;
 }
 
+function report(raw: string): AbResult {
+  return {
+    complete: field(raw, 'Complete requests'),
+    failed: field(raw, 'Failed requests'),
+    non2xx: field(raw, 'Non-2xx responses'),
+    keepAlive: field(raw, 'Keep-Alive requests'),
+    requestsPerSecond: field(raw, 'Requests per second'),
+    raw,
+  };
+}
+
 /**
  * ApacheBench with keep-alive (-k) that records cut-off requests as failures instead of
  * exiting (-r), and accepts bodies of varying length (-l: pids and uptimes differ).
@@ -23,12 +35,32 @@ export async function ab(url: string, options: { concurrency: number; seconds: n
     timeout: (options.seconds + 30) * 1000,
     maxBuffer: 8 * 1024 * 1024,
   });
+  return report(stdout);
+}
+
+export interface RunningAb {
+  /** Whether ab is still running (it was not stopped and has not ended by itself). */
+  running(): boolean;
+  /** Interrupts ab (SIGINT: it prints what it did so far) and resolves with its report. */
+  stop(): Promise<AbResult>;
+}
+
+/**
+ * ab as above, running until stopped, so a test can put events (reloads) inside its load
+ * window and know they were: ab is given far more time and requests than the test needs.
+ */
+export function startAb(url: string, options: { concurrency: number }): RunningAb {
+  const child = spawn('ab', ['-k', '-r', '-l', '-q', '-c', String(options.concurrency), '-t', '600', '-n', '100000000', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  let ended = false;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { ended = true; resolve(); }));
   return {
-    complete: field(stdout, 'Complete requests'),
-    failed: field(stdout, 'Failed requests'),
-    non2xx: field(stdout, 'Non-2xx responses'),
-    keepAlive: field(stdout, 'Keep-Alive requests'),
-    requestsPerSecond: field(stdout, 'Requests per second'),
-    raw: stdout,
+    running: () => !ended,
+    async stop() {
+      if (!ended) child.kill('SIGINT');
+      await exited;
+      return report(stdout);
+    },
   };
 }
