@@ -96,10 +96,14 @@ describe('a client following a room through two pm2 reloads', () => {
         if (status.joined && !status.error) joins += 1;
       },
     });
-    const writer = startWriter(room, token, 20);
+    // The client follows the room from its first join (it asks for no history), so the writer
+    // starts once it has joined: every message it posts is one the client must end up holding.
+    let writer: ReturnType<typeof startWriter> | undefined;
     try {
       await waitFor('the first join', () => joins > 0, 20_000, 50);
-      await waitFor('some messages before the reloads', () => writer.posted.length >= 20, 20_000, 50);
+      const active = startWriter(room, token, 20);
+      writer = active;
+      await waitFor('some messages before the reloads', () => active.posted.length >= 20, 20_000, 50);
       // Each reload drops the client; it rejoins (on a new instance) before the next, so both
       // reloads find it connected rather than one falling inside its reconnection back-off.
       for (let reload = 0; reload < 2; reload += 1) {
@@ -107,11 +111,11 @@ describe('a client following a room through two pm2 reloads', () => {
         await cluster.pm2('reload', 'api');
         await waitFor('the client to rejoin after the reload', () => joins > joinsBefore, 20_000, 50);
       }
-      const afterReloads = writer.posted.length;
-      await waitFor('some messages after the reloads', () => writer.posted.length >= afterReloads + 20, 20_000, 50);
-      await writer.stop();
+      const afterReloads = active.posted.length;
+      await waitFor('some messages after the reloads', () => active.posted.length >= afterReloads + 20, 20_000, 50);
+      await active.stop();
 
-      const posted = new Set(writer.posted);
+      const posted = new Set(active.posted);
       await waitFor('the client to hold every posted id', () => [...posted].every((id) => held.includes(id)), 20_000, 100).catch(() => undefined);
       const stored = await storedIds(room);
       const missing = stored.filter((id) => !held.includes(id));
@@ -119,14 +123,14 @@ describe('a client following a room through two pm2 reloads', () => {
       assert.equal(held.length, new Set(held).size, 'no id delivered twice');
       assert.deepEqual([...held].sort((a, b) => a - b), stored, 'the client holds exactly the stored messages');
       for (const id of posted) assert.ok(stored.includes(id), `posted id ${id} is stored`);
-      assert.ok(writer.posted.length >= 60, `the writer posted ${writer.posted.length} messages (failures: ${writer.failures.slice(0, 5).join('; ')})`);
+      assert.ok(active.posted.length >= 60, `the writer posted ${active.posted.length} messages (failures: ${active.failures.slice(0, 5).join('; ')})`);
       // The reloads really dropped the client, and it came back on new instances by itself.
       assert.ok(disconnects.length >= 2, `disconnected ${disconnects.length} times: ${disconnects.join(', ')}`);
       assert.ok(disconnects.every((reason) => reason === 'transport close'), `reasons: ${disconnects.join(', ')}`);
       assert.ok(new Set(served).size >= 3, `served by pids ${served.join(', ')}`);
       assert.ok(socket.connected);
     } finally {
-      await writer.stop();
+      await writer?.stop();
       feed.stop();
       socket.close();
     }
