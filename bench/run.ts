@@ -65,7 +65,7 @@ try {
   const { realtime, rssAtMost } = await realtimeSection(app, reference, settings, log);
   (memory.app as MemoryFigures).after1000Sockets = rssAtMost.app;
   memory['Socket.IO reference'] = { idle: idle.reference, afterLoad: rssAtMost.reference, after1000Sockets: rssAtMost.reference, requestsServed: 0 };
-  const reload = await reloadSection(app, settings);
+  const reload = await reloadSection(app);
   log(`reload: ${reload.complete} complete, ${reload.failed} failed, ${reload.non2xx} non-2xx`);
 
   const cpuInfo = os.cpus()[0];

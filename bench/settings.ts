@@ -15,7 +15,6 @@ export interface Settings {
   messages: number;
   dbSeconds: number;
   dbConcurrency: number;
-  reloadSeconds: number;
   /** Seconds the apps idle after start before their memory is read. */
   settleSeconds: number;
   out: string;
@@ -43,10 +42,9 @@ export function readSettings(argv: string[]): Settings {
     concurrency: 32,
     sockets: values.sockets ? values.sockets.split(',').map(Number) : [100, 1000],
     messages: number(values.messages, quick ? 10 : 30),
-    dbSeconds: Math.max(seconds, quick ? 3 : 8),
+    dbSeconds: Math.max(seconds, quick ? 2 : 8),
     dbConcurrency: 200,
-    reloadSeconds: quick ? 12 : 16,
-    settleSeconds: quick ? 3 : 10,
+    settleSeconds: quick ? 2 : 10,
     out: values.out ?? join(ROOT, 'bench', 'results'),
   };
 }
