@@ -30,8 +30,20 @@ function report(raw: string): AbResult {
  * ApacheBench with keep-alive (-k) that records cut-off requests as failures instead of
  * exiting (-r), and accepts bodies of varying length (-l: pids and uptimes differ).
  */
-export async function ab(url: string, options: { concurrency: number; seconds: number; method?: 'GET' }): Promise<AbResult> {
-  const { stdout } = await execFileAsync('ab', ['-k', '-r', '-l', '-q', '-c', String(options.concurrency), '-t', String(options.seconds), '-n', '10000000', url], {
+export interface AbOptions {
+  concurrency: number;
+  seconds: number;
+  /** POSTs this file's contents as application/json instead of GETting. */
+  postFile?: string;
+  headers?: Record<string, string>;
+}
+
+export async function ab(url: string, options: AbOptions): Promise<AbResult> {
+  const extra = [
+    ...(options.postFile ? ['-p', options.postFile, '-T', 'application/json'] : []),
+    ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
+  ];
+  const { stdout } = await execFileAsync('ab', ['-k', '-r', '-l', '-q', ...extra, '-c', String(options.concurrency), '-t', String(options.seconds), '-n', '10000000', url], {
     timeout: (options.seconds + 30) * 1000,
     maxBuffer: 8 * 1024 * 1024,
   });

@@ -1,0 +1,112 @@
+/**
+ * `npm run bench [-- --quick]`: the questions a team asks about this app's cost, answered side by
+ * side with bare node:http, bare Express and a minimal Socket.IO + Redis adapter app, in one
+ * run on the machine at hand. Writes bench/results/<date>.json, a Markdown summary and SVG
+ * charts next to it (or to --out). docs/benchmarks.md says how to read them.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, sleep } from '../test/helpers/services.js';
+import { load1, rssMb } from './measure/proc.js';
+import { startApp, startReference, type Target } from './measure/targets.js';
+import { evaluateGoals } from './report/goals.js';
+import { markdown } from './report/markdown.js';
+import { barChart } from './report/svg.js';
+import type { MemoryFigures, Results } from './results.js';
+import { cpuSection, EXPRESS_RUN, type CpuRun } from './sections/cpu.js';
+import { databaseSection, READ_PATH, seedMessages } from './sections/database.js';
+import { realtimeSection } from './sections/realtime.js';
+import { reloadSection } from './sections/reload.js';
+import { scalingSection } from './sections/scaling.js';
+import { readSettings } from './settings.js';
+
+const settings = readSettings(process.argv.slice(2));
+const started = performance.now();
+const log = (line: string) => { console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`); };
+const instances = os.availableParallelism();
+const meta = { date: new Date().toISOString(), load1Start: load1() };
+
+const rss = async (target: Target, app?: string) => (await target.pids(app)).map(rssMb);
+const db = await createTestDatabase();
+const targets: Target[] = [];
+try {
+  log(`${settings.mode} run: ${settings.rounds} rounds of ${settings.seconds} s, ${instances} instances per target, load ${load1()}`);
+  const start = async <T extends Target>(promise: Promise<T>) => { const t = await promise; targets.push(t); log(`started ${t.name}`); return t; };
+  const http = await start(startReference('bare node:http', 'bare-http', { instances }));
+  const express = await start(startReference('bare Express', 'bare-express', { instances }));
+  const reference = await start(startReference('Socket.IO reference', 'socketio-redis', { instances }));
+  const app = await start(startApp('app', { instances, databaseUrl: db.url }));
+  const appOne = await start(startApp('app, 1 instance', { instances: 1, databaseUrl: db.url, apiOnly: true }));
+  await sleep(settings.settleSeconds * 1000);
+  const idle = { http: await rss(http), express: await rss(express), reference: await rss(reference), app: await rss(app) };
+  const workerIdle = (await rss(app, 'worker'))[0] ?? 0;
+  log(`idle RSS: http ${idle.http.join('/')}, express ${idle.express.join('/')}, app ${idle.app.join('/')}, worker ${workerIdle} MB`);
+  await seedMessages(app, 20);
+
+  const runs: CpuRun[] = [
+    { name: 'bare node:http', target: http, path: '/health' },
+    { name: EXPRESS_RUN, target: express, path: '/health' },
+    { name: 'app /health', target: app, path: '/health' },
+    { name: 'app /api/status (access-logged)', target: app, path: '/api/status' },
+    { name: 'app database read', target: app, path: READ_PATH },
+  ];
+  const cpu = await cpuSection(runs, settings, log);
+  const scaling = await scalingSection(appOne, app, settings, log);
+  const served = (target: Target) =>
+    cpu.rounds.reduce((sum, r) => sum + runs.filter((run) => run.target === target).reduce((s, run) => s + (r.figures[run.name]?.complete ?? 0), 0), 0) +
+    (target === app ? scaling.rounds.reduce((sum, r) => sum + r.perCore.complete, 0) : 0);
+  const memory: Record<string, MemoryFigures> = {
+    'bare node:http': { idle: idle.http, afterLoad: await rss(http), requestsServed: served(http) },
+    'bare Express': { idle: idle.express, afterLoad: await rss(express), requestsServed: served(express) },
+    app: { idle: idle.app, afterLoad: await rss(app), requestsServed: served(app) },
+  };
+  const database = await databaseSection(app, db.name, settings, log);
+  const { realtime, rssAtMost } = await realtimeSection(app, reference, settings, log);
+  (memory.app as MemoryFigures).after1000Sockets = rssAtMost.app;
+  memory['Socket.IO reference'] = { idle: idle.reference, afterLoad: rssAtMost.reference, after1000Sockets: rssAtMost.reference, requestsServed: 0 };
+  const reload = await reloadSection(app);
+  log(`reload: ${reload.complete} complete, ${reload.failed} failed, ${reload.non2xx} non-2xx`);
+
+  const cpuInfo = os.cpus()[0];
+  const results: Results = {
+    meta: {
+      date: meta.date,
+      mode: settings.mode,
+      cpus: instances,
+      cpuModel: cpuInfo?.model ?? 'unknown',
+      memoryGb: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      instances,
+      rounds: settings.rounds,
+      seconds: settings.seconds,
+      concurrency: settings.concurrency,
+      load1Start: meta.load1Start,
+      load1End: load1(),
+      durationSeconds: Math.round((performance.now() - started) / 1000),
+    },
+    cpu,
+    scaling,
+    memory: { targets: memory, workerIdle },
+    reload,
+    realtime,
+    database,
+    goals: [],
+  };
+  results.goals = evaluateGoals(results);
+
+  mkdirSync(settings.out, { recursive: true });
+  const stem = join(settings.out, meta.date.slice(0, 10));
+  writeFileSync(`${stem}.json`, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(`${stem}.md`, markdown(results));
+  writeFileSync(`${stem}-cpu.svg`, barChart(`CPU time per request, medians of ${settings.rounds} rounds (${instances} PM2 instances each)`, 'µs', cpu.runs.map((name) => ({ label: name, value: cpu.medians[name]?.cpuMicrosPerRequest ?? 0, note: `(${cpu.medians[name]?.cpuRatioToExpress}× Express)` }))));
+  writeFileSync(`${stem}-memory.svg`, barChart('RSS per instance (mean), MB', 'MB', Object.entries(memory).flatMap(([name, m]) => [
+    { label: `${name}, idle`, value: Math.round(m.idle.reduce((a, b) => a + b, 0) / Math.max(m.idle.length, 1)) },
+    { label: `${name}, after load`, value: Math.round(m.afterLoad.reduce((a, b) => a + b, 0) / Math.max(m.afterLoad.length, 1)) },
+  ])));
+  console.log(`\n${markdown(results)}`);
+  log(`results in ${stem}.json (.md, -cpu.svg, -memory.svg)`);
+} finally {
+  for (const target of targets.reverse()) await target.stop();
+  await db.drop();
+}

@@ -1,0 +1,50 @@
+/** The bench's sizes: full by default, `--quick` for a run under 2 minutes; flags override either. */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT } from '../test/helpers/services.js';
+
+export interface Settings {
+  mode: 'quick' | 'full';
+  /** Rounds of the alternating comparisons; each figure is the median over them. */
+  rounds: number;
+  /** Seconds of each ab run. */
+  seconds: number;
+  concurrency: number;
+  /** Socket counts of the fan-out runs. */
+  sockets: number[];
+  messages: number;
+  dbSeconds: number;
+  dbConcurrency: number;
+  /** Seconds the apps idle after start before their memory is read. */
+  settleSeconds: number;
+  out: string;
+}
+
+export function readSettings(argv: string[]): Settings {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      sockets: { type: 'string' },
+      messages: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  const quick = values.quick;
+  const number = (value: string | undefined, fallback: number) => (value === undefined ? fallback : Number(value));
+  const seconds = number(values.seconds, quick ? 2 : 6);
+  return {
+    mode: quick ? 'quick' : 'full',
+    rounds: number(values.rounds, quick ? 3 : 5),
+    seconds,
+    concurrency: 32,
+    sockets: values.sockets ? values.sockets.split(',').map(Number) : [100, 1000],
+    messages: number(values.messages, quick ? 10 : 30),
+    dbSeconds: Math.max(seconds, quick ? 2 : 8),
+    dbConcurrency: 200,
+    settleSeconds: quick ? 2 : 10,
+    out: values.out ?? join(ROOT, 'bench', 'results'),
+  };
+}
