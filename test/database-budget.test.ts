@@ -6,18 +6,10 @@ import { apiShare, workerReserve, type BudgetSettings, type ShareMember } from '
 import { startTestApi, type TestApi } from './helpers/api.js';
 import { databaseLoad, sampleConnections } from './helpers/budget.js';
 import { sample, startCluster, type Cluster } from './helpers/cluster.js';
+import { postMessage } from './helpers/realtime.js';
 import { createTestDatabase, privateRedis, sleep, TEST_JWT_SECRET, uniqueName, waitFor, type TestDatabase } from './helpers/services.js';
 
 const tokens = createTokenService(TEST_JWT_SECRET);
-
-async function post(cluster: Cluster, room: string, body: unknown, token?: string): Promise<Response> {
-  return fetch(`${cluster.baseUrl}/api/rooms/${room}/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-}
 
 interface Info {
   instances: number;
@@ -144,7 +136,7 @@ describe('database connection budget', () => {
   async function burst(n: number, token: string) {
     return Promise.all(
       Array.from({ length: n }, async (_, i) => {
-        const res = i % 2 === 0 ? await post(cluster, 'budget', { body: `m${i}` }, token) : await fetch(`${cluster.baseUrl}/api/rooms/budget/messages?limit=5`, { signal: AbortSignal.timeout(15_000) });
+        const res = i % 2 === 0 ? await postMessage(cluster.baseUrl, 'budget', { body: `m${i}` }, token) : await fetch(`${cluster.baseUrl}/api/rooms/budget/messages?limit=5`, { signal: AbortSignal.timeout(15_000) });
         const body = (await res.json()) as { error?: { code: string } };
         return { status: res.status, code: body.error?.code };
       }),

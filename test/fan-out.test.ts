@@ -3,19 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import { createTokenService } from '../src/auth/jwt.js';
 import type { StoredMessage } from '../src/messages/schema.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { collect, connect, connectToTwoInstances, join, type TestSocket } from './helpers/realtime.js';
+import { collect, connect, connectToTwoInstances, join, postMessage, type TestSocket } from './helpers/realtime.js';
 import { createTestDatabase, sleep, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
 
 const tokens = createTokenService(TEST_JWT_SECRET);
-
-async function post(cluster: Cluster, room: string, body: unknown, token?: string): Promise<Response> {
-  return fetch(`${cluster.baseUrl}/api/rooms/${room}/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-}
 
 let db: TestDatabase;
 const sockets: TestSocket[] = [];
@@ -53,7 +44,7 @@ describe('realtime across a cluster of 2 with the background worker', () => {
     const seenB = collect(b.socket, 'message');
     const seenOutsider = collect(outsider.socket, 'message');
 
-    const res = await post(cluster, 'lobby', { body: 'hello cluster' }, token);
+    const res = await postMessage(cluster.baseUrl, 'lobby', { body: 'hello cluster' }, token);
     assert.equal(res.status, 201);
     const stored = (await res.json()) as StoredMessage;
     assert.equal(stored.author, 'alice');
@@ -77,7 +68,7 @@ describe('realtime across a cluster of 2 with the background worker', () => {
     await join(b.socket, 'stats-room');
     const statsA = collect(a.socket, 'stats');
     const statsB = collect(b.socket, 'stats');
-    assert.equal((await post(cluster, 'stats-room', { body: 'activity' }, token)).status, 201);
+    assert.equal((await postMessage(cluster.baseUrl, 'stats-room', { body: 'activity' }, token)).status, 201);
     await waitFor('stats on both instances', () => statsA.length > 0 && statsB.length > 0, 10_000, 100);
     for (const stats of [...statsA, ...statsB]) {
       assert.equal(stats.room, 'stats-room');

@@ -3,19 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import { createTokenService } from '../src/auth/jwt.js';
 import type { StoredMessage } from '../src/messages/schema.js';
 import { sample, startCluster, type Cluster } from './helpers/cluster.js';
-import { collect, connectToTwoInstances, join, type TestSocket } from './helpers/realtime.js';
+import { collect, connectToTwoInstances, join, postMessage, type TestSocket } from './helpers/realtime.js';
 import { createTestDatabase, privateRedis, TEST_JWT_SECRET, waitFor, type PrivateRedis, type TestDatabase } from './helpers/services.js';
 
 const tokens = createTokenService(TEST_JWT_SECRET);
-
-async function post(cluster: Cluster, room: string, body: unknown, token?: string): Promise<Response> {
-  return fetch(`${cluster.baseUrl}/api/rooms/${room}/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-}
 
 const sockets: TestSocket[] = [];
 after(() => {
@@ -90,7 +81,7 @@ describe('Redis outage', () => {
       assert.match(text, new RegExp(`^cluster_metrics_unreachable\\{instance="${other}"\\} 1$`, 'm'));
     }
     // A write still succeeds while Redis is down; only its realtime fan-out is lost.
-    assert.equal((await post(cluster, 'outage', { body: 'during outage' }, token)).status, 201);
+    assert.equal((await postMessage(cluster.baseUrl, 'outage', { body: 'during outage' }, token)).status, 201);
     // The fan-out's publish fails once its retries are spent; Redis comes back after that.
     await waitFor('the fan-out\'s publish to fail', () => cluster.logLines().some((l) => l.command === 'publish'), 10_000, 100);
 
@@ -105,7 +96,7 @@ describe('Redis outage', () => {
 
     const seenA = collect(a.socket, 'message');
     const seenB = collect(b.socket, 'message');
-    const stored = (await (await post(cluster, 'outage', { body: 'after outage' }, token)).json()) as StoredMessage;
+    const stored = (await (await postMessage(cluster.baseUrl, 'outage', { body: 'after outage' }, token)).json()) as StoredMessage;
     await waitFor('delivery across instances after Redis returns', () => seenA.some((m) => m.id === stored.id) && seenB.some((m) => m.id === stored.id), 10_000, 100);
 
     const after = await cluster.jlist();

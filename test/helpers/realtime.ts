@@ -58,3 +58,13 @@ export function collect<E extends keyof ServerToClientEvents>(socket: TestSocket
   (socket as unknown as { on(e: string, l: (v: unknown) => void): void }).on(event, (value) => seen.push(value as Parameters<ServerToClientEvents[E]>[0]));
   return seen;
 }
+
+/** POSTs a message to a room over HTTP, as any client does; `token` signs it in. */
+export async function postMessage(baseUrl: string, room: string, body: unknown, token?: string): Promise<Response> {
+  return fetch(`${baseUrl}/api/rooms/${room}/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
+  });
+}
