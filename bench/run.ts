@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, sleep } from '../test/helpers/services.js';
-import { load1, rssMb } from './measure/proc.js';
+import { load1, pssMb, rssMb } from './measure/proc.js';
 import { startApp, startReference, type Target } from './measure/targets.js';
 import { evaluateGoals } from './report/goals.js';
 import { markdown } from './report/markdown.js';
@@ -28,6 +28,7 @@ const instances = os.availableParallelism();
 const meta = { date: new Date().toISOString(), load1Start: load1() };
 
 const rss = async (target: Target, app?: string) => (await target.pids(app)).map(rssMb);
+const pss = async (target: Target, app?: string) => (await target.pids(app)).map(pssMb);
 const db = await createTestDatabase();
 const targets: Target[] = [];
 try {
@@ -40,8 +41,10 @@ try {
   const appOne = await start(startApp('app, 1 instance', { instances: 1, databaseUrl: db.url, apiOnly: true }));
   await sleep(settings.settleSeconds * 1000);
   const idle = { http: await rss(http), express: await rss(express), reference: await rss(reference), app: await rss(app) };
+  const idlePss = { http: await pss(http), express: await pss(express), reference: await pss(reference), app: await pss(app) };
   const workerIdle = (await rss(app, 'worker'))[0] ?? 0;
-  log(`idle RSS: http ${idle.http.join('/')}, express ${idle.express.join('/')}, app ${idle.app.join('/')}, worker ${workerIdle} MB`);
+  const workerIdlePss = (await pss(app, 'worker'))[0] ?? 0;
+  log(`idle RSS: http ${idle.http.join('/')}, express ${idle.express.join('/')}, app ${idle.app.join('/')}, worker ${workerIdle} MB (PSS app ${idlePss.app.join('/')}, worker ${workerIdlePss})`);
   await seedMessages(app, 20);
 
   const runs: CpuRun[] = [
@@ -57,14 +60,14 @@ try {
     cpu.rounds.reduce((sum, r) => sum + runs.filter((run) => run.target === target).reduce((s, run) => s + (r.figures[run.name]?.complete ?? 0), 0), 0) +
     (target === app ? scaling.rounds.reduce((sum, r) => sum + r.perCore.complete, 0) : 0);
   const memory: Record<string, MemoryFigures> = {
-    'bare node:http': { idle: idle.http, afterLoad: await rss(http), requestsServed: served(http) },
-    'bare Express': { idle: idle.express, afterLoad: await rss(express), requestsServed: served(express) },
-    app: { idle: idle.app, afterLoad: await rss(app), requestsServed: served(app) },
+    'bare node:http': { idle: idle.http, afterLoad: await rss(http), idlePss: idlePss.http, afterLoadPss: await pss(http), requestsServed: served(http) },
+    'bare Express': { idle: idle.express, afterLoad: await rss(express), idlePss: idlePss.express, afterLoadPss: await pss(express), requestsServed: served(express) },
+    app: { idle: idle.app, afterLoad: await rss(app), idlePss: idlePss.app, afterLoadPss: await pss(app), requestsServed: served(app) },
   };
   const database = await databaseSection(app, db.name, settings, log);
   const { realtime, rssAtMost } = await realtimeSection(app, reference, settings, log);
   (memory.app as MemoryFigures).after1000Sockets = rssAtMost.app;
-  memory['Socket.IO reference'] = { idle: idle.reference, afterLoad: rssAtMost.reference, after1000Sockets: rssAtMost.reference, requestsServed: 0 };
+  memory['Socket.IO reference'] = { idle: idle.reference, afterLoad: rssAtMost.reference, after1000Sockets: rssAtMost.reference, idlePss: idlePss.reference, afterLoadPss: [], requestsServed: 0 };
   const reload = await reloadSection(app);
   log(`reload: ${reload.complete} complete, ${reload.failed} failed, ${reload.non2xx} non-2xx`);
 
@@ -87,7 +90,7 @@ try {
     },
     cpu,
     scaling,
-    memory: { targets: memory, workerIdle },
+    memory: { targets: memory, workerIdle, workerIdlePss },
     reload,
     realtime,
     database,
