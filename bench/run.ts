@@ -56,13 +56,19 @@ try {
   ];
   const cpu = await cpuSection(runs, settings, log);
   const scaling = await scalingSection(appOne, app, settings, log);
-  const served = (target: Target) =>
-    cpu.rounds.reduce((sum, r) => sum + runs.filter((run) => run.target === target).reduce((s, run) => s + (r.figures[run.name]?.complete ?? 0), 0), 0) +
-    (target === app ? scaling.rounds.reduce((sum, r) => sum + r.perCore.complete, 0) : 0);
+  const served = (target: Target) => cpu.rounds.reduce((sum, r) => sum + runs.filter((run) => run.target === target).reduce((s, run) => s + (r.figures[run.name]?.complete ?? 0), 0), 0);
+  // Each target's memory as its own last run of section 1 ended: read at the end of the section,
+  // bare Express would have idled a minute longer than the app, and V8 shrinks an idle heap.
+  const lastRound = cpu.rounds.at(-1);
+  const afterLoad = (target: Target) => {
+    const name = lastRound?.order.filter((n) => runs.find((run) => run.name === n)?.target === target).at(-1);
+    const figures = name === undefined ? undefined : lastRound?.figures[name];
+    return { afterLoad: figures?.rssAfter ?? [], afterLoadPss: figures?.pssAfter ?? [] };
+  };
   const memory: Record<string, MemoryFigures> = {
-    'bare node:http': { idle: idle.http, afterLoad: await rss(http), idlePss: idlePss.http, afterLoadPss: await pss(http), requestsServed: served(http) },
-    'bare Express': { idle: idle.express, afterLoad: await rss(express), idlePss: idlePss.express, afterLoadPss: await pss(express), requestsServed: served(express) },
-    app: { idle: idle.app, afterLoad: await rss(app), idlePss: idlePss.app, afterLoadPss: await pss(app), requestsServed: served(app) },
+    'bare node:http': { idle: idle.http, idlePss: idlePss.http, ...afterLoad(http), requestsServed: served(http) },
+    'bare Express': { idle: idle.express, idlePss: idlePss.express, ...afterLoad(express), requestsServed: served(express) },
+    app: { idle: idle.app, idlePss: idlePss.app, ...afterLoad(app), requestsServed: served(app) },
   };
   const database = await databaseSection(app, db.name, settings, log);
   const { realtime, rssAtMost } = await realtimeSection(app, reference, settings, log);
