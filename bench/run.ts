@@ -33,12 +33,17 @@ const db = await createTestDatabase();
 const targets: Target[] = [];
 try {
   log(`${settings.mode} run: ${settings.rounds} rounds of ${settings.seconds} s, ${instances} instances per target, load ${load1()}`);
+  // Started together (each has its own PM2_HOME); every one that started is stopped at the end, even if another failed.
   const start = async <T extends Target>(promise: Promise<T>) => { const t = await promise; targets.push(t); log(`started ${t.name}`); return t; };
-  const http = await start(startReference('bare node:http', 'bare-http', { instances }));
-  const express = await start(startReference('bare Express', 'bare-express', { instances }));
-  const reference = await start(startReference('Socket.IO reference', 'socketio-redis', { instances }));
-  const app = await start(startApp('app', { instances, databaseUrl: db.url }));
-  const appOne = await start(startApp('app, 1 instance', { instances: 1, databaseUrl: db.url, apiOnly: true }));
+  const starting = [
+    start(startReference('bare node:http', 'bare-http', { instances })),
+    start(startReference('bare Express', 'bare-express', { instances })),
+    start(startReference('Socket.IO reference', 'socketio-redis', { instances })),
+    start(startApp('app', { instances, databaseUrl: db.url })),
+    start(startApp('app, 1 instance', { instances: 1, databaseUrl: db.url, apiOnly: true })),
+  ] as const;
+  await Promise.allSettled(starting);
+  const [http, express, reference, app, appOne] = await Promise.all(starting);
   await sleep(settings.settleSeconds * 1000);
   const idle = { http: await rss(http), express: await rss(express), reference: await rss(reference), app: await rss(app) };
   const idlePss = { http: await pss(http), express: await pss(express), reference: await pss(reference), app: await pss(app) };
