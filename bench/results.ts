@@ -15,6 +15,9 @@ export interface MemoryFigures {
   idle: number[];
   afterLoad: number[];
   after1000Sockets?: number[];
+  /** PSS in MB of each instance, idle and after load (measure/proc.ts). */
+  idlePss: number[];
+  afterLoadPss: number[];
   /** Requests the target served between idle and afterLoad. */
   requestsServed: number;
 }
@@ -30,7 +33,7 @@ export interface Results {
   meta: { date: string; mode: string; cpus: number; cpuModel: string; memoryGb: number; node: string; instances: number; rounds: number; seconds: number; concurrency: number; load1Start: number; load1End: number; durationSeconds: number };
   cpu: { runs: string[]; rounds: { round: number; order: string[]; figures: Record<string, LoadFigures> }[]; medians: Record<string, Summary> };
   scaling: { rounds: { round: number; one: LoadFigures; perCore: LoadFigures }[]; one: Summary; perCore: Summary; throughputRatio: number; spreadPerCore: number[] };
-  memory: { targets: Record<string, MemoryFigures>; workerIdle: number };
+  memory: { targets: Record<string, MemoryFigures>; workerIdle: number; workerIdlePss: number };
   reload: { reloads: number; complete: number; failed: number; non2xx: number; seconds: number; reloadMillis: number[] };
   realtime: { clients: number; app: FanOutFigures; reference: FanOutFigures }[];
   database: { budget: number; concurrency: number; read: LoadFigures & { peakConnections: number }; write: LoadFigures & { peakConnections: number } };

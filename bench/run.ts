@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, sleep } from '../test/helpers/services.js';
-import { load1, rssMb } from './measure/proc.js';
+import { load1, pssMb, rssMb } from './measure/proc.js';
 import { startApp, startReference, type Target } from './measure/targets.js';
 import { evaluateGoals } from './report/goals.js';
 import { markdown } from './report/markdown.js';
@@ -28,20 +28,28 @@ const instances = os.availableParallelism();
 const meta = { date: new Date().toISOString(), load1Start: load1() };
 
 const rss = async (target: Target, app?: string) => (await target.pids(app)).map(rssMb);
+const pss = async (target: Target, app?: string) => (await target.pids(app)).map(pssMb);
 const db = await createTestDatabase();
 const targets: Target[] = [];
 try {
   log(`${settings.mode} run: ${settings.rounds} rounds of ${settings.seconds} s, ${instances} instances per target, load ${load1()}`);
+  // Started together (each has its own PM2_HOME); every one that started is stopped at the end, even if another failed.
   const start = async <T extends Target>(promise: Promise<T>) => { const t = await promise; targets.push(t); log(`started ${t.name}`); return t; };
-  const http = await start(startReference('bare node:http', 'bare-http', { instances }));
-  const express = await start(startReference('bare Express', 'bare-express', { instances }));
-  const reference = await start(startReference('Socket.IO reference', 'socketio-redis', { instances }));
-  const app = await start(startApp('app', { instances, databaseUrl: db.url }));
-  const appOne = await start(startApp('app, 1 instance', { instances: 1, databaseUrl: db.url, apiOnly: true }));
+  const starting = [
+    start(startReference('bare node:http', 'bare-http', { instances })),
+    start(startReference('bare Express', 'bare-express', { instances })),
+    start(startReference('Socket.IO reference', 'socketio-redis', { instances })),
+    start(startApp('app', { instances, databaseUrl: db.url })),
+    start(startApp('app, 1 instance', { instances: 1, databaseUrl: db.url, apiOnly: true })),
+  ] as const;
+  await Promise.allSettled(starting);
+  const [http, express, reference, app, appOne] = await Promise.all(starting);
   await sleep(settings.settleSeconds * 1000);
   const idle = { http: await rss(http), express: await rss(express), reference: await rss(reference), app: await rss(app) };
+  const idlePss = { http: await pss(http), express: await pss(express), reference: await pss(reference), app: await pss(app) };
   const workerIdle = (await rss(app, 'worker'))[0] ?? 0;
-  log(`idle RSS: http ${idle.http.join('/')}, express ${idle.express.join('/')}, app ${idle.app.join('/')}, worker ${workerIdle} MB`);
+  const workerIdlePss = (await pss(app, 'worker'))[0] ?? 0;
+  log(`idle RSS: http ${idle.http.join('/')}, express ${idle.express.join('/')}, app ${idle.app.join('/')}, worker ${workerIdle} MB (PSS app ${idlePss.app.join('/')}, worker ${workerIdlePss})`);
   await seedMessages(app, 20);
 
   const runs: CpuRun[] = [
@@ -53,18 +61,24 @@ try {
   ];
   const cpu = await cpuSection(runs, settings, log);
   const scaling = await scalingSection(appOne, app, settings, log);
-  const served = (target: Target) =>
-    cpu.rounds.reduce((sum, r) => sum + runs.filter((run) => run.target === target).reduce((s, run) => s + (r.figures[run.name]?.complete ?? 0), 0), 0) +
-    (target === app ? scaling.rounds.reduce((sum, r) => sum + r.perCore.complete, 0) : 0);
+  const served = (target: Target) => cpu.rounds.reduce((sum, r) => sum + runs.filter((run) => run.target === target).reduce((s, run) => s + (r.figures[run.name]?.complete ?? 0), 0), 0);
+  // Each target's memory as its own last run of section 1 ended: read at the end of the section,
+  // bare Express would have idled a minute longer than the app, and V8 shrinks an idle heap.
+  const lastRound = cpu.rounds.at(-1);
+  const afterLoad = (target: Target) => {
+    const name = lastRound?.order.filter((n) => runs.find((run) => run.name === n)?.target === target).at(-1);
+    const figures = name === undefined ? undefined : lastRound?.figures[name];
+    return { afterLoad: figures?.rssAfter ?? [], afterLoadPss: figures?.pssAfter ?? [] };
+  };
   const memory: Record<string, MemoryFigures> = {
-    'bare node:http': { idle: idle.http, afterLoad: await rss(http), requestsServed: served(http) },
-    'bare Express': { idle: idle.express, afterLoad: await rss(express), requestsServed: served(express) },
-    app: { idle: idle.app, afterLoad: await rss(app), requestsServed: served(app) },
+    'bare node:http': { idle: idle.http, idlePss: idlePss.http, ...afterLoad(http), requestsServed: served(http) },
+    'bare Express': { idle: idle.express, idlePss: idlePss.express, ...afterLoad(express), requestsServed: served(express) },
+    app: { idle: idle.app, idlePss: idlePss.app, ...afterLoad(app), requestsServed: served(app) },
   };
   const database = await databaseSection(app, db.name, settings, log);
   const { realtime, rssAtMost } = await realtimeSection(app, reference, settings, log);
   (memory.app as MemoryFigures).after1000Sockets = rssAtMost.app;
-  memory['Socket.IO reference'] = { idle: idle.reference, afterLoad: rssAtMost.reference, after1000Sockets: rssAtMost.reference, requestsServed: 0 };
+  memory['Socket.IO reference'] = { idle: idle.reference, afterLoad: rssAtMost.reference, after1000Sockets: rssAtMost.reference, idlePss: idlePss.reference, afterLoadPss: [], requestsServed: 0 };
   const reload = await reloadSection(app);
   log(`reload: ${reload.complete} complete, ${reload.failed} failed, ${reload.non2xx} non-2xx`);
 
@@ -87,7 +101,7 @@ try {
     },
     cpu,
     scaling,
-    memory: { targets: memory, workerIdle },
+    memory: { targets: memory, workerIdle, workerIdlePss },
     reload,
     realtime,
     database,

@@ -39,7 +39,8 @@ import { messageRoutes } from './messages/routes.js';
 import { authorSchema } from './messages/schema.js';
 import { createMessageService } from './messages/service.js';
 import { registerMessageHandlers } from './messages/socket-handlers.js';
-import { httpMetrics, type RequestObserver } from './observability/http-metrics.js';
+import { observeRequests, type RequestObserver } from './observability/requests.js';
+import { accessLog } from './observability/access-log.js';
 import { createProcessLogger, type Logger } from './observability/logger.js';
 import { createMetricsRegistry } from './observability/metrics.js';
 import { startPm2Metrics } from './observability/pm2-metrics.js';
@@ -104,15 +105,16 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     logger,
   });
   const events = createSocketEvents(realtime.io, { eventsPerSecond: config.socket.eventsPerSecond, isProduction: config.isProduction, logger });
-  const observers: RequestObserver[] = [];
-  const requestMetrics = httpMetrics(observers);
+  // Filled below, once the metrics exist; the access log is first, as it always runs.
+  const observers: RequestObserver[] = [accessLog(logger)];
+  const requests = observeRequests(observers, { headers: { 'X-Instance-Id': String(identity.instanceId) } });
   const membership = await joinCluster({
     store: createMembershipStore(redis.commands, { keyPrefix: config.redis.keyPrefix, databaseUrl: config.db.url }),
     self: { host, role: 'api', instanceId: identity.instanceId, version: packageInfo.version },
     settings: { budget: config.db.connectionBudget, poolMax: config.db.poolMax, workerPool: config.db.workerPoolMax },
     pool: { stats: () => database.poolStats(), resize: (max) => { database.resize(max); } },
     sockets: () => realtime.info().connectedClients,
-    requestsServed: requestMetrics.served,
+    requestsServed: requests.served,
     logger,
   });
   const readiness = createReadiness(
@@ -132,7 +134,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   const apiLimiter = limiter('api', config.rateLimit.apiPerAddress);
   const writeLimiter = limiter('write', config.rateLimit.writesPerUser);
 
-  const gauges = { poolStats: () => database.poolStats(), socketClients: () => realtime.info().connectedClients, inFlight: requestMetrics.inFlight };
+  const gauges = { poolStats: () => database.poolStats(), socketClients: () => realtime.info().connectedClients, inFlight: requests.inFlight };
   const metrics = createMetricsRegistry({ instance: identity.instanceId, host }, gauges);
   observers.push(metrics);
   if (identity.processManager === 'pm2') observers.push(startPm2Metrics(gauges));
@@ -169,9 +171,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     trustProxy: config.http.trustProxy,
     bodyLimit: config.http.bodyLimit,
     isProduction: config.isProduction,
-    instanceId: identity.instanceId,
-    logger,
-    requestMetrics: requestMetrics.middleware,
+    observeRequests: requests.middleware,
     // Probes and scrapes must never be refused: a load balancer would take the instance out.
     requestLimit: apiLimiter && rateLimit(apiLimiter, { keyOf: (req: Request) => (EXEMPT_FROM_LIMITS.has(req.path) ? undefined : req.ip), what: 'requests from this address' }),
     routers: [

@@ -46,9 +46,11 @@ describe('npm run bench -- --quick, with tiny sizes', () => {
     for (const name of ['bare node:http', 'bare Express', 'app']) {
       const memory = results.memory.targets[name];
       assert.ok(memory && memory.idle.length === results.meta.instances && memory.afterLoad.every(isNumber), name);
+      assert.ok(memory.idlePss.length === results.meta.instances && memory.afterLoadPss.every((pss) => isNumber(pss) && pss > 0), `${name} PSS`);
     }
     assert.ok(results.memory.targets.app?.after1000Sockets?.every(isNumber));
     assert.ok(isNumber(results.memory.workerIdle) && results.memory.workerIdle > 0);
+    assert.ok(isNumber(results.memory.workerIdlePss) && results.memory.workerIdlePss > 0);
     // 4. reload
     assert.ok(results.reload.complete > 0 && isNumber(results.reload.failed) && isNumber(results.reload.non2xx));
     assert.equal(results.reload.reloadMillis.length, 2);

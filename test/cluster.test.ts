@@ -109,6 +109,9 @@ describe('a PM2 cluster of 2 API instances', () => {
       const result = await load.stop();
       const pidsAfter = new Set((await cluster.jlist()).map((p) => p.pid));
       assert.equal([...pidsAfter].filter((pid) => pidsBefore.has(pid)).length, 0, 'both reloads replaced every instance');
+      // Lines wait for the end of the event-loop turn (observability/batched-stdout.ts): an exit must not lose the last ones.
+      const completed = new Set(cluster.logLines().filter((l) => l.event === 'shutdown-complete').map((l) => l.pid));
+      for (const pid of pidsBefore) if (!pidsAfter.has(pid)) assert.ok(completed.has(pid), `pid ${pid} logged shutdown-complete before it exited`);
       assert.ok(result.complete >= 600, `ab's report: ${result.raw}`);
       assert.ok(result.keepAlive > 0, 'the load used keep-alive connections');
       assert.equal(result.failed, 0, result.raw);
@@ -133,6 +136,8 @@ describe('a PM2 cluster of 2 API instances', () => {
       return api.length === 2 && api.every((p) => p.pm2_env.status === 'online') && replacement && replacement.pid !== crashing ? replacement : undefined;
     }, 30_000, 100);
     assert.equal(restarted.pm2_env.restart_time, victim.pm2_env.restart_time + 1);
+    const last = cluster.logLines().filter((l) => l.pid === crashing).map((l) => l.event);
+    assert.ok(last.includes('uncaught-exception') && last.includes('shutdown-complete'), `the crashed instance's last lines reached the log: ${last.join(', ')}`);
     assert.ok(answers.length > 0 && answers.every((status) => status === 200), `/health while it restarted: ${answers.join(', ')}`);
     await waitFor('both instances to serve', async () => new Set((await sample<ClusterInfo>(cluster.baseUrl, '/api/cluster-info', 6)).map((i) => i.pid)).has(restarted.pid));
   });

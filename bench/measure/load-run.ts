@@ -4,7 +4,7 @@
  * whatever else runs.
  */
 import { ab, type AbOptions } from '../../test/helpers/load.js';
-import { cpuMicros, load1, round } from './proc.js';
+import { cpuMicros, load1, pssMb, round, rssMb } from './proc.js';
 import type { Target } from './targets.js';
 
 export interface LoadFigures {
@@ -19,6 +19,9 @@ export interface LoadFigures {
   /** Each instance's share of the instances' CPU, largest first: how the load spread. */
   spread: number[];
   load1: number;
+  /** Each instance's RSS and PSS (MB) as the run ended, before V8 could shrink an idle heap. */
+  rssAfter: number[];
+  pssAfter: number[];
 }
 
 export async function measureLoad(target: Target, path: string, options: AbOptions): Promise<LoadFigures> {
@@ -28,6 +31,8 @@ export async function measureLoad(target: Target, path: string, options: AbOptio
   const daemonBefore = cpuMicros(daemon);
   const run = await ab(`${target.baseUrl}${path}`, options);
   const spent = pids.map((pid, i) => cpuMicros(pid) - (before[i] ?? 0));
+  const rssAfter = pids.map(rssMb);
+  const pssAfter = pids.map(pssMb);
   const total = spent.reduce((a, b) => a + b, 0);
   const complete = Math.max(run.complete, 1);
   return {
@@ -39,5 +44,7 @@ export async function measureLoad(target: Target, path: string, options: AbOptio
     non2xx: run.non2xx,
     spread: spent.map((s) => round(total > 0 ? s / total : 0, 2)).sort((a, b) => b - a),
     load1: load1(),
+    rssAfter,
+    pssAfter,
   };
 }

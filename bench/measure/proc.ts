@@ -16,6 +16,16 @@ export function rssMb(pid: number): number {
   return match ? Math.round(Number(match[1]) / 102.4) / 10 : 0;
 }
 
+/**
+ * Proportional set size in MB (smaps_rollup): RSS with each shared page divided among the
+ * processes that map it. RSS counts the `node` binary's ≈ 44 MB of code in every process; PSS
+ * shows what one more instance really adds.
+ */
+export function pssMb(pid: number): number {
+  const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return match ? Math.round(Number(match[1]) / 102.4) / 10 : 0;
+}
+
 /** The 1-minute load average: how busy the shared machine was around a measurement. */
 export const load1 = () => Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
 

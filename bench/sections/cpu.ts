@@ -31,7 +31,7 @@ export function assertClean(name: string, figures: LoadFigures): void {
 
 export async function cpuSection(runs: CpuRun[], settings: Settings, log: (line: string) => void): Promise<Results['cpu']> {
   const ab = { concurrency: settings.concurrency, seconds: settings.seconds };
-  for (const run of runs) await measureLoad(run.target, run.path, { ...ab, seconds: Math.min(2, settings.seconds) }); // warm-up
+  for (const run of runs) await measureLoad(run.target, run.path, { ...ab, seconds: settings.mode === 'quick' ? 1 : 2 }); // warm-up
   const rounds: Results['cpu']['rounds'] = [];
   for (let r = 0; r < settings.rounds; r += 1) {
     const order = runs.map((_, i) => runs[(i + r) % runs.length] as CpuRun);

@@ -1,7 +1,5 @@
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
-import type { Logger } from '../observability/logger.js';
-import { requestLogger } from '../observability/request-logger.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
 
 export interface AppOptions {
@@ -9,10 +7,8 @@ export interface AppOptions {
   trustProxy: false | number | string[];
   bodyLimit: string;
   isProduction: boolean;
-  instanceId: number;
-  logger: Logger;
-  /** Times every request for Prometheus and PM2 (observability/http-metrics.ts). */
-  requestMetrics: RequestHandler;
+  /** Request id, fixed headers, timing, access log and metrics (observability/requests.ts). */
+  observeRequests: RequestHandler;
   /** Admission before any body is read, e.g. the per-address rate limit; none when undefined. */
   requestLimit?: RequestHandler | undefined;
   /** The features' routers, in the order they are tried. */
@@ -26,12 +22,7 @@ export function buildApp(options: AppOptions): Express {
   app.set('trust proxy', options.trustProxy);
 
   // Read top to bottom, this is the order a request goes through.
-  app.use(requestLogger(options.logger));
-  app.use(options.requestMetrics);
-  app.use((_req, res, next) => {
-    res.setHeader('X-Instance-Id', String(options.instanceId));
-    next();
-  });
+  app.use(options.observeRequests);
   app.use(
     helmet({
       // Helmet's default CSP (same-origin scripts, styles, connections; no inline script) minus
@@ -42,6 +33,7 @@ export function buildApp(options: AppOptions): Express {
     }),
   );
   if (options.requestLimit) app.use(options.requestLimit);
+  // On every route, so a body that does not decode is refused as such (400/413/415) wherever it is sent.
   app.use(express.json({ limit: options.bodyLimit }));
 
   for (const router of options.routers) app.use(router);

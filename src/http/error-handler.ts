@@ -63,14 +63,13 @@ export function errorHandler(options: { isProduction: boolean }): ErrorRequestHa
       return;
     }
     const appError = toAppError(error, req, options.isProduction);
-    // pino-http logs this with the response line, so each error is logged once, with its request id.
+    // The access log (observability/access-log.ts) logs it with the response line, so each error is logged once, with its request id.
     res.err = appError.isServerError ? (appError.cause instanceof Error ? appError.cause : appError) : appError;
     const body: ErrorBody = {
       error: {
         code: appError.code,
         message: appError.message,
-        // requestLogger's genReqId always makes a string.
-        requestId: req.id as string,
+        requestId: req.id,
         ...(appError.details ? { details: appError.details } : {}),
       },
     };

@@ -14,6 +14,7 @@ export function handleProcessEvents(logger: Logger, shutdown: Shutdown): void {
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
       logger.warn({ event: 'signal-repeated', signal }, `Received ${signal} again; forcing exit`);
+      logger.flush();
       process.exit(1);
     }
     signalled = true;

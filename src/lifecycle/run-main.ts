@@ -20,6 +20,7 @@ export function runMain(logger: Logger, start: () => Promise<void> | void): void
     .then(start)
     .catch((error: unknown) => {
       logger.fatal({ event: 'start-failed', err: error }, 'Start-up failed');
+      logger.flush();
       process.exit(error instanceof FatalStartError ? FatalStartError.exitCode : 1);
     });
 }

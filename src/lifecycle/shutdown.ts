@@ -63,7 +63,8 @@ export function createShutdown(options: {
   stop: () => Promise<boolean>;
   exit?: (code: number) => void;
 }): Shutdown {
-  const exit = options.exit ?? ((code: number) => process.exit(code));
+  // Log lines may wait in a batch (observability/batched-stdout.ts) until the turn ends: write them first.
+  const exit = options.exit ?? ((code: number) => { options.logger.flush(); process.exit(code); });
   let running: Promise<void> | undefined;
 
   return (reason, exitCode = 0) => {

@@ -1,6 +1,7 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { Config } from '../config/env.js';
+import { batchedStdout, stdoutIsIntercepted } from './batched-stdout.js';
 
 export type { Logger } from 'pino';
 
@@ -37,7 +38,8 @@ function createLogger(options: LoggerOptions): Logger {
     return pino({ level: options.level, base }, stream);
   }
   const json = { level: options.level, base, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } };
-  return options.destination ? pino(json, options.destination) : pino(json);
+  const destination = options.destination ?? (stdoutIsIntercepted() ? batchedStdout() : undefined);
+  return destination ? pino(json, destination) : pino(json);
 }
 
 /** The logger of one of the project's processes, tagged with its role (and instance id). */

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RequestObserver } from './http-metrics.js';
+import type { RequestObserver } from './requests.js';
 
 export interface RuntimeGauges {
   poolStats: () => { max: number; idle: number; inUse: number; waiting: number };
@@ -56,9 +56,9 @@ export function createMetricsRegistry(labels: { instance: number; host: string }
 
   return {
     registry,
-    requestFinished: (labels, seconds) => {
-      requestDuration.observe(labels, seconds);
-      if (labels.status_code >= 500) errors.inc();
+    requestFinished: ({ req, res, route, seconds }) => {
+      requestDuration.observe({ method: req.method, route, status_code: res.statusCode }, seconds);
+      if (res.statusCode >= 500) errors.inc();
     },
   };
 }

@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import tx2 from 'tx2';
-import type { RequestObserver } from './http-metrics.js';
+import type { RequestObserver } from './requests.js';
 import type { RuntimeGauges } from './metrics.js';
 
 const LOOP_RESOLUTION_MS = 10;
@@ -34,7 +34,7 @@ export function startPm2Metrics(gauges: RuntimeGauges): RequestObserver {
   tx2.metric({ name: 'heap used', unit: 'MiB', value: () => Math.round((process.memoryUsage().heapUsed / 1048576) * 10) / 10 });
 
   return {
-    requestFinished: (_labels, seconds) => {
+    requestFinished: ({ seconds }) => {
       requests.mark();
       latency.update(seconds * 1000);
     },
