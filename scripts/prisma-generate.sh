@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 if [ -z "${PRISMA_SCHEMA_ENGINE_BINARY:-}" ] && ! compgen -G 'node_modules/@prisma/engines/schema-engine*' >/dev/null; then
   export PRISMA_SCHEMA_ENGINE_BINARY="$(command -v node)"
 fi
-exec npx --no-install prisma generate
+npx --no-install prisma generate
+npx --no-install tsx scripts/prisma-compiler-file.ts
