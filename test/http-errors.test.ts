@@ -72,6 +72,25 @@ describe('programmer errors', () => {
     assert.match(JSON.stringify(line.err), /Internal detail/);
   });
 
+  it('a 4xx line names its error by type, code and message, without our stack frames; a 5xx line keeps its stack', async () => {
+    const api = await serve({ DEBUG_ROUTES: 'true' });
+    const missing = await errorOf(await fetch(`${api.url}/no/such/route`));
+    const failed = await errorOf(await fetch(`${api.url}/api/debug/error`));
+    const lineOf = (requestId: string) => api.logs.find((l) => l.req?.id === requestId);
+    const notFound = lineOf(missing.requestId);
+    assert.equal(notFound?.level, 'warn');
+    assert.deepEqual(notFound.err, { type: 'AppError', code: 'NOT_FOUND', message: missing.message });
+    assert.match(String((lineOf(failed.requestId)?.err as { stack?: unknown } | undefined)?.stack), /Internal detail[\s\S]*\n\s+at /);
+  });
+
+  it('logs the probes at debug whatever their spelling (/HEALTH, /health/, /api/ready), and the client address TRUST_PROXY gives', async () => {
+    const api = await serve({ LOG_LEVEL: 'debug', TRUST_PROXY: '1' });
+    for (const path of ['/HEALTH', '/health/', '/api/ready', '/api/status']) await fetch(`${api.url}${path}`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+    const levels = Object.fromEntries(api.logs.filter((l) => l.req).map((l) => [(l.req as { url: string }).url, l.level]));
+    assert.deepEqual(levels, { '/HEALTH': 'debug', '/health/': 'debug', '/api/ready': 'debug', '/api/status': 'info' });
+    assert.ok(api.logs.filter((l) => l.req).every((l) => (l.req as { remoteAddress?: string }).remoteAddress === '203.0.113.7'));
+  });
+
   it('production does not mount the debug routes unless asked', async () => {
     const res = await fetch(`${(await serve({ NODE_ENV: 'production' })).url}/api/debug/error`);
     assert.equal(res.status, 404);

@@ -9,7 +9,8 @@ import { batchedStdout } from '../src/observability/batched-stdout.js';
 
 function capture() {
   const writes: string[] = [];
-  return { writes, stream: batchedStdout((chunk) => { writes.push(chunk); }) };
+  const callbacks: (() => void)[] = [];
+  return { writes, callbacks, stream: batchedStdout((chunk, written) => { writes.push(chunk); if (written) callbacks.push(written); }) };
 }
 
 describe('log lines under PM2', () => {
@@ -26,14 +27,18 @@ describe('log lines under PM2', () => {
     assert.deepEqual(writes, ['a\nb\nc\n', 'd\n'], 'a later line is not held back');
   });
 
-  it('flush() writes what is pending at once, then calls back; an empty flush writes nothing', async () => {
-    const { writes, stream } = capture();
+  it('flush() writes what is pending at once and calls back only once the write is done; an empty flush calls back at once', async () => {
+    const { writes, callbacks, stream } = capture();
     stream.write('fatal\n');
     let called = false;
     stream.flush(() => { called = true; });
     assert.deepEqual(writes, ['fatal\n']);
+    assert.equal(called, false, 'not before the destination has it');
+    callbacks.forEach((written) => { written(); });
     assert.ok(called);
-    stream.flush();
+    let emptyCalled = false;
+    stream.flush(() => { emptyCalled = true; });
+    assert.ok(emptyCalled);
     await nextTurn();
     assert.deepEqual(writes, ['fatal\n'], 'no second, empty write');
   });

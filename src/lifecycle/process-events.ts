@@ -1,4 +1,4 @@
-import type { Logger } from '../observability/logger.js';
+import { exitAfterLogs, type Logger } from '../observability/logger.js';
 import type { Shutdown } from './shutdown.js';
 
 /**
@@ -14,8 +14,7 @@ export function handleProcessEvents(logger: Logger, shutdown: Shutdown): void {
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
       logger.warn({ event: 'signal-repeated', signal }, `Received ${signal} again; forcing exit`);
-      logger.flush();
-      process.exit(1);
+      exitAfterLogs(logger, 1);
     }
     signalled = true;
     void shutdown(signal, 0);

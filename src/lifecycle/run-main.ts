@@ -1,4 +1,4 @@
-import type { Logger } from '../observability/logger.js';
+import { exitAfterLogs, type Logger } from '../observability/logger.js';
 
 /**
  * A start-up failure that a restart cannot fix (the port is taken by another program): the
@@ -20,7 +20,6 @@ export function runMain(logger: Logger, start: () => Promise<void> | void): void
     .then(start)
     .catch((error: unknown) => {
       logger.fatal({ event: 'start-failed', err: error }, 'Start-up failed');
-      logger.flush();
-      process.exit(error instanceof FatalStartError ? FatalStartError.exitCode : 1);
+      exitAfterLogs(logger, error instanceof FatalStartError ? FatalStartError.exitCode : 1);
     });
 }

@@ -1,4 +1,4 @@
-import type { Logger } from '../observability/logger.js';
+import { exitAfterLogs, type Logger } from '../observability/logger.js';
 import { withTimeout } from './timeout.js';
 
 export interface ShutdownStep {
@@ -63,8 +63,8 @@ export function createShutdown(options: {
   stop: () => Promise<boolean>;
   exit?: (code: number) => void;
 }): Shutdown {
-  // Log lines may wait in a batch (observability/batched-stdout.ts) until the turn ends: write them first.
-  const exit = options.exit ?? ((code: number) => { options.logger.flush(); process.exit(code); });
+  // Log lines may still be on their way to PM2's log file: exit once they are there.
+  const exit = options.exit ?? ((code: number) => { exitAfterLogs(options.logger, code); });
   let running: Promise<void> | undefined;
 
   return (reason, exitCode = 0) => {

@@ -1,8 +1,9 @@
 import type { Logger } from './logger.js';
 import type { RequestObserver } from './requests.js';
 
-// Probes arrive every few seconds from load balancers; log them only at debug.
-const PROBE_PATHS = new Set(['/health', '/api/health', '/ready', '/metrics']);
+// Probes arrive every few seconds from load balancers; log them only at debug. Matched by route,
+// so /HEALTH and /health/ (the same route to Express) are probes too.
+const PROBE_ROUTES = new Set(['/health', '/api/health', '/ready', '/api/ready', '/metrics']);
 
 /**
  * One JSON line per finished request: `req` {id, method, url, remoteAddress}, `res`
@@ -16,14 +17,15 @@ const PROBE_PATHS = new Set(['/health', '/api/health', '/ready', '/metrics']);
  */
 export function accessLog(logger: Logger): RequestObserver {
   return {
-    requestFinished: ({ req, res, seconds }) => {
+    requestFinished: ({ req, res, route, seconds }) => {
       const status = res.statusCode;
-      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : PROBE_PATHS.has(req.originalUrl.split('?', 1)[0] ?? '') ? 'debug' : 'info';
+      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : PROBE_ROUTES.has(route) ? 'debug' : 'info';
       if (!logger.isLevelEnabled(level)) return;
       const error = res.err ?? (status >= 500 ? new Error(`failed with status code ${status}`) : undefined);
       const responseTime = Math.round(seconds * 1000);
       const line = {
-        req: { id: req.id, method: req.method, url: req.originalUrl, remoteAddress: req.socket.remoteAddress },
+        // req.ip: the client's address as TRUST_PROXY says to read it (the proxy's when unset).
+        req: { id: req.id, method: req.method, url: req.originalUrl, remoteAddress: req.ip ?? req.socket.remoteAddress },
         res: { statusCode: status },
         responseTime,
         ...(error ? { err: error } : {}),

@@ -8,24 +8,32 @@ const MAX_BATCH_CHARS = 64 * 1024;
  * each chunk over IPC to the daemon (for `pm2 logs`) and appends it to the log file. Called
  * once per line, that costs the instance and the daemon tens of µs per line
  * (docs/benchmarks.md). This collects the lines of one event-loop turn and writes them in one
- * call; a line waits at most until the turn ends. `flush()` writes what is pending at once
- * (pino's `logger.flush()` calls it; the shutdown and fatal paths do).
+ * call; a line waits at most until the turn ends. `flush(done)` writes what is pending at once
+ * and calls `done` once PM2 has appended it to the log file (pino's `logger.flush(done)` calls
+ * it; every exit waits for it, see `exitAfterLogs` in logger.ts): PM2 appends asynchronously, so
+ * a line written just before `process.exit` would otherwise be lost.
  *
  * pino's own asynchronous destination (sonic-boom) writes to file descriptor 1, which under
  * PM2's cluster mode is the daemon's own log, not the app's: lines would leave `pm2 logs`.
  */
-export function batchedStdout(write: (chunk: string) => void = (chunk) => process.stdout.write(chunk)): DestinationStream & { flush(done?: () => void): void } {
+type Write = (chunk: string, written?: () => void) => void;
+
+// PM2's replacement takes (chunk, encoding, callback), and calls back once the file write is done.
+const toStdout: Write = (chunk, written) => process.stdout.write(chunk, 'utf8', written);
+
+export function batchedStdout(write: Write = toStdout): DestinationStream & { flush(done?: () => void): void } {
   let pending = '';
   let scheduled: NodeJS.Immediate | undefined;
   const flush = (done?: () => void) => {
     if (scheduled) clearImmediate(scheduled);
     scheduled = undefined;
-    if (pending !== '') {
-      const chunk = pending;
-      pending = '';
-      write(chunk);
+    if (pending === '') {
+      done?.();
+      return;
     }
-    done?.();
+    const chunk = pending;
+    pending = '';
+    write(chunk, done);
   };
   return {
     write(line: string) {

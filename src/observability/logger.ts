@@ -15,6 +15,20 @@ interface LoggerOptions {
   destination?: DestinationStream | undefined;
 }
 
+/**
+ * pino's error serializer, except for client errors (a `status` below 500, as AppError and
+ * http-errors carry): those are logged by type, code and message, without our stack frames, so
+ * a client sending bad requests cannot make each of its lines a kilobyte of them.
+ */
+function serializeError(error: unknown): unknown {
+  const status = (error as { status?: unknown } | null | undefined)?.status;
+  if (error instanceof Error && typeof status === 'number' && status < 500) {
+    const { code } = error as { code?: unknown };
+    return { type: error.name, message: error.message, ...(code === undefined ? {} : { code }) };
+  }
+  return pino.stdSerializers.err(error as Error);
+}
+
 function shouldPrettyPrint(isProduction: boolean): boolean {
   return !isProduction && process.stdout.isTTY;
 }
@@ -35,9 +49,9 @@ function createLogger(options: LoggerOptions): Logger {
         return `[${role ?? '?'}${instance}] ${String(log[messageKey])}`;
       },
     });
-    return pino({ level: options.level, base }, stream);
+    return pino({ level: options.level, base, serializers: { err: serializeError } }, stream);
   }
-  const json = { level: options.level, base, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } };
+  const json = { level: options.level, base, serializers: { err: serializeError }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } };
   const destination = options.destination ?? (stdoutIsIntercepted() ? batchedStdout() : undefined);
   return destination ? pino(json, destination) : pino(json);
 }
@@ -45,4 +59,16 @@ function createLogger(options: LoggerOptions): Logger {
 /** The logger of one of the project's processes, tagged with its role (and instance id). */
 export function createProcessLogger(config: Config, base: { role: 'api' | 'worker' | 'primary' | 'migrate'; instanceId?: number }, destination?: DestinationStream): Logger {
   return createLogger({ level: config.log.level, pretty: !destination && shouldPrettyPrint(config.isProduction), base, destination });
+}
+
+/**
+ * Exits once the log lines written so far have reached their destination, or after `maxWaitMs`
+ * whatever happens. Under PM2 a line is appended to the log file asynchronously, so a plain
+ * `process.exit` right after the last `logger.info` loses it (observability/batched-stdout.ts).
+ */
+export function exitAfterLogs(logger: Logger, code: number, maxWaitMs = 1000): void {
+  const exit = () => process.exit(code);
+  // Not unref'd: an idle event loop must not end the process with code 0 before it exits with `code`.
+  setTimeout(exit, maxWaitMs);
+  logger.flush(exit);
 }
