@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { createTokenService } from '../src/auth/jwt.js';
 import { createConnectionCap } from '../src/redis/connection-cap.js';
 import { startTestApi, type TestApi } from './helpers/api.js';
-import { connect, emitRaw, join, type TestSocket } from './helpers/realtime.js';
+import { connect, emitRaw, join, type TestSocket, postMessage } from './helpers/realtime.js';
 import { adminQuery, createTestDatabase, privateRedis, SHARED_REDIS_URL, TEST_JWT_SECRET, uniqueName, waitFor, type TestDatabase } from './helpers/services.js';
 
 /**
@@ -41,11 +41,7 @@ async function rows(author: string): Promise<number> {
 }
 
 function post(api: TestApi, token: string, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${api.url}/api/rooms/limits/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
-    body: JSON.stringify({ body: 'hi' }),
-  });
+  return postMessage(api.url, 'limits', { body: 'hi' }, token, { headers });
 }
 
 describe('WRITE_RATE_LIMIT: messages per user per minute, for the whole cluster', () => {

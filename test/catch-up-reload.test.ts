@@ -6,6 +6,7 @@ import { createTokenService } from '../src/auth/jwt.js';
 import type { Hello } from '../src/realtime/socket-server.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { createTestDatabase, sleep, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
+import { postMessage } from './helpers/realtime.js';
 
 /**
  * No message missed: a client following a room with the recipe of docs/realtime.md (the
@@ -51,12 +52,7 @@ function startWriter(room: string, token: string, everyMs: number) {
   const done = (async () => {
     for (let n = 0; state.running; n += 1) {
       try {
-        const res = await fetch(`${cluster.baseUrl}/api/rooms/${room}/messages`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ body: `message ${n}` }),
-          signal: AbortSignal.timeout(10_000),
-        });
+        const res = await postMessage(cluster.baseUrl, room, { body: `message ${n}` }, token, { timeoutMs: 10_000 });
         if (res.status === 201) posted.push(((await res.json()) as Message).id);
         else failures.push(`HTTP ${res.status}`);
       } catch (error) {

@@ -5,7 +5,7 @@ import { createTokenService } from '../src/auth/jwt.js';
 import type { JoinResult, MessageEvent } from '../src/messages/events.js';
 import type { StoredMessage } from '../src/messages/schema.js';
 import { startTestApi, type TestApi } from './helpers/api.js';
-import { collect, connect, type TestSocket } from './helpers/realtime.js';
+import { collect, connect, type TestSocket, postMessage } from './helpers/realtime.js';
 import { createTestDatabase, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
 
 /** Catching up after a disconnect: `after` over HTTP, and `join` with `after` over Socket.IO. */
@@ -29,11 +29,7 @@ after(async () => {
 });
 
 async function post(room: string, body: string): Promise<StoredMessage> {
-  const res = await fetch(`${api.url}/api/rooms/${room}/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ body }),
-  });
+  const res = await postMessage(api.url, room, { body }, token);
   assert.equal(res.status, 201);
   return (await res.json()) as StoredMessage;
 }

@@ -5,6 +5,7 @@ import { applyMigrations, MIGRATIONS_DIR } from '../src/data/migrator.js';
 import { startTestApi, type TestApi } from './helpers/api.js';
 import { privatePostgres, type PrivatePostgres } from './helpers/postgres.js';
 import { adminQuery, TEST_JWT_SECRET, waitFor } from './helpers/services.js';
+import { postMessage } from './helpers/realtime.js';
 
 const tokens = createTokenService(TEST_JWT_SECRET);
 
@@ -33,12 +34,7 @@ describe('PostgreSQL outage (a private server the test stops and starts again)',
     return { status: res.status, body: (await res.json()) as ReadyBody };
   };
   const post = async (body: string) =>
-    fetch(`${api.url}/api/rooms/outage/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokens.sign('pat')}` },
-      body: JSON.stringify({ body }),
-      signal: AbortSignal.timeout(10_000),
-    });
+    postMessage(api.url, 'outage', { body }, await tokens.sign('pat'), { timeoutMs: 10_000 });
 
   it('answers 503 while it is down, with /ready naming the database, and serves again once it is back, in the same process', async () => {
     await waitFor('ready', async () => (await ready()).status === 200);

@@ -8,7 +8,7 @@ import type { StoredMessage } from '../src/messages/schema.js';
 import { databaseLoad, sampleConnections, type LoadReport } from './helpers/budget.js';
 import { sample, startCluster, type Cluster } from './helpers/cluster.js';
 import { ab } from './helpers/load.js';
-import { collect, connect, join, type TestSocket } from './helpers/realtime.js';
+import { collect, connect, join, type TestSocket, postMessage } from './helpers/realtime.js';
 import { createTestDatabase, execFileAsync, ROOT, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
 
 /**
@@ -203,11 +203,7 @@ describe('a second host on the same database and Redis', () => {
     sockets.push(socket);
     assert.equal((await join(socket, 'hosts')).ok, true);
     const seen = collect(socket, 'message');
-    const res = await fetch(`${cluster.baseUrl}/api/rooms/hosts/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ body: 'from host A' }),
-    });
+    const res = await postMessage(cluster.baseUrl, 'hosts', { body: 'from host A' }, token);
     assert.equal(res.status, 201);
     const stored = (await res.json()) as StoredMessage;
     await waitFor('the message on host B', () => seen.some((m) => m.id === stored.id), 10_000, 50);
@@ -233,12 +229,7 @@ describe('re-runs apply the caller\'s configuration, or change nothing', () => {
     const rerun = await run('npm', ['start'], (shell = { ...shell, JWT_SECRET: secret }));
     assert.equal(rerun.code, 0, rerun.stderr);
     for (const info of await settled(cluster, 2)) assert.equal(info.socket.adapter, 'redis', 'a variable no longer set does not linger');
-    const post = async (token: string) =>
-      (await fetch(`${cluster.baseUrl}/api/rooms/secrets/messages`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, connection: 'close' },
-        body: JSON.stringify({ body: 'rotated' }),
-      })).status;
+    const post = async (token: string) => (await postMessage(cluster.baseUrl, 'secrets', { body: 'rotated' }, token, { headers: { connection: 'close' } })).status;
     const oldToken = await tokens.sign('dave');
     const newToken = await createTokenService(secret).sign('dave');
     // Several requests, so both instances answer.
@@ -269,11 +260,7 @@ describe('re-runs apply the caller\'s configuration, or change nothing', () => {
     const statuses = await sample<{ environment: string; worker: number }>(cluster.baseUrl, '/api/status', 6);
     assert.equal(new Set(statuses.map((s) => s.worker)).size, 2);
     for (const status of statuses) assert.equal(status.environment, 'production');
-    const res = await fetch(`${cluster.baseUrl}/api/rooms/prod/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await createTokenService(secret).sign('erin')}` },
-      body: JSON.stringify({ body: 'in production' }),
-    });
+    const res = await postMessage(cluster.baseUrl, 'prod', { body: 'in production' }, await createTokenService(secret).sign('erin'));
     assert.equal(res.status, 201);
     const api = (await cluster.jlist()).filter((p) => p.name === 'api');
     assert.ok(api.every((p) => p.pm2_env.status === 'online'));

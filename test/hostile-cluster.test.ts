@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { createTokenService } from '../src/auth/jwt.js';
 import type { EventAck } from '../src/realtime/socket-events.js';
 import { sample, startCluster, type Cluster } from './helpers/cluster.js';
-import { connect, type TestSocket } from './helpers/realtime.js';
+import { connect, type TestSocket, postMessage } from './helpers/realtime.js';
 import { adminQuery, createTestDatabase, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
 
 /**
@@ -238,12 +238,7 @@ describe('WRITE_RATE_LIMIT with 2 instances', () => {
     const byStatus = new Map<number, Set<string>>();
     let created = 0;
     for (let i = 0; i < 60; i += 1) {
-      const res = await fetch(`${cluster.baseUrl}/api/rooms/capped/messages`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, connection: 'close' },
-        body: JSON.stringify({ body: `write ${i}` }),
-        signal: AbortSignal.timeout(10_000),
-      });
+      const res = await postMessage(cluster.baseUrl, 'capped', { body: `write ${i}` }, token, { headers: { connection: 'close' }, timeoutMs: 10_000 });
       await res.arrayBuffer();
       if (res.status === 201) created += 1;
       byStatus.set(res.status, (byStatus.get(res.status) ?? new Set()).add(res.headers.get('x-instance-id') ?? '?'));

@@ -8,6 +8,7 @@ import { startTestApi, type TestApi } from './helpers/api.js';
 import { contrastFailures, launchChromium, pageErrors, screenshot } from './helpers/browser.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
 import { createTestDatabase, sleep, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
+import { postMessage } from './helpers/realtime.js';
 
 /** The live page at `/`, in headless Chromium against a real PM2 cluster and in-process instances. */
 
@@ -140,12 +141,7 @@ describe('the live page on a PM2 cluster of 2', () => {
     const state = { writing: true };
     const writer = (async () => {
       for (let n = 0; state.writing; n += 1) {
-        const res = await fetch(`${cluster.baseUrl}/api/rooms/e2e-reload/messages`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ body: `during reload ${n}` }),
-          signal: AbortSignal.timeout(10_000),
-        }).catch(() => undefined);
+        const res = await postMessage(cluster.baseUrl, 'e2e-reload', { body: `during reload ${n}` }, token, { timeoutMs: 10_000 }).catch(() => undefined);
         if (res?.status === 201) posted.push(((await res.json()) as StoredMessage).id);
         await sleep(30);
       }

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createTokenService } from '../src/auth/jwt.js';
 import type { StoredMessage } from '../src/messages/schema.js';
 import { startTestApi, type TestApi } from './helpers/api.js';
-import { collect, connect, join, type TestSocket } from './helpers/realtime.js';
+import { collect, connect, join, type TestSocket, postMessage } from './helpers/realtime.js';
 import { createTestDatabase, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
 
 const tokens = createTokenService(TEST_JWT_SECRET);
@@ -25,11 +25,7 @@ after(async () => {
 });
 
 async function post(room: string, body: unknown, auth?: string): Promise<Response> {
-  return fetch(`${api.url}/api/rooms/${room}/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
-    body: JSON.stringify(body),
-  });
+  return postMessage(api.url, room, body, auth);
 }
 
 async function errorOf(res: Response) {

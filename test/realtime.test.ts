@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { io } from 'socket.io-client';
 import { createTokenService } from '../src/auth/jwt.js';
 import { startTestApi, type TestApi } from './helpers/api.js';
-import { collect, connect, join, type TestSocket } from './helpers/realtime.js';
+import { collect, connect, join, type TestSocket, postMessage } from './helpers/realtime.js';
 import { createTestDatabase, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
 
 const tokens = createTokenService(TEST_JWT_SECRET);
@@ -52,11 +52,7 @@ describe('Socket.IO connections', () => {
       assert.equal(socket.io.engine.transport.name, 'polling');
       assert.deepEqual(await join(socket, 'polled'), { ok: true });
       const seen = collect(socket, 'message');
-      const res = await fetch(`${polling.url}/api/rooms/polled/messages`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ body: 'over polling' }),
-      });
+      const res = await postMessage(polling.url, 'polled', { body: 'over polling' }, token);
       assert.equal(res.status, 201);
       await waitFor('the message over polling', () => seen.some((m) => m.body === 'over polling'), 5000, 50);
       assert.equal(socket.io.engine.transport.name, 'polling', 'never upgraded');

@@ -59,12 +59,15 @@ export function collect<E extends keyof ServerToClientEvents>(socket: TestSocket
   return seen;
 }
 
-/** POSTs a message to a room over HTTP, as any client does; `token` signs it in. */
-export async function postMessage(baseUrl: string, room: string, body: unknown, token?: string): Promise<Response> {
+/**
+ * POSTs a message to a room over HTTP, as any client does; `token` signs it in. `headers` adds
+ * to the request's (e.g. `connection: close` to land on another instance); `timeoutMs` aborts it.
+ */
+export async function postMessage(baseUrl: string, room: string, body: unknown, token?: string, options: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Response> {
   return fetch(`${baseUrl}/api/rooms/${room}/messages`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...options.headers },
     body: JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
   });
 }
