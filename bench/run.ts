@@ -11,7 +11,7 @@ import { createTestDatabase, sleep } from '../test/helpers/services.js';
 import { load1, pssMb, rssMb } from './measure/proc.js';
 import { startApp, startReference, type Target } from './measure/targets.js';
 import { evaluateGoals } from './report/goals.js';
-import { markdown } from './report/markdown.js';
+import { markdown, mean } from './report/markdown.js';
 import { barChart } from './report/svg.js';
 import type { MemoryFigures, Results } from './results.js';
 import { cpuSection, EXPRESS_RUN, type CpuRun } from './sections/cpu.js';
@@ -115,8 +115,8 @@ try {
   writeFileSync(`${stem}.md`, markdown(results));
   writeFileSync(`${stem}-cpu.svg`, barChart(`CPU time per request, medians of ${settings.rounds} rounds (${instances} PM2 instances each)`, 'µs', cpu.runs.map((name) => ({ label: name, value: cpu.medians[name]?.cpuMicrosPerRequest ?? 0, note: `(${cpu.medians[name]?.cpuRatioToExpress}× Express)` }))));
   writeFileSync(`${stem}-memory.svg`, barChart('RSS per instance (mean), MB', 'MB', Object.entries(memory).flatMap(([name, m]) => [
-    { label: `${name}, idle`, value: Math.round(m.idle.reduce((a, b) => a + b, 0) / Math.max(m.idle.length, 1)) },
-    { label: `${name}, after load`, value: Math.round(m.afterLoad.reduce((a, b) => a + b, 0) / Math.max(m.afterLoad.length, 1)) },
+    { label: `${name}, idle`, value: Math.round(mean(m.idle) || 0) },
+    { label: `${name}, after load`, value: Math.round(mean(m.afterLoad) || 0) },
   ])));
   console.log(`\n${markdown(results)}`);
   log(`results in ${stem}.json (.md, -cpu.svg, -memory.svg)`);

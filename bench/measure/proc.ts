@@ -10,10 +10,15 @@ export function cpuMicros(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1e6;
 }
 
+/** A `<name>: <n> kB` line of a /proc file, in MiB to one decimal; 0 when the line is missing. */
+function procKbAsMb(file: string, field: RegExp): number {
+  const match = field.exec(readFileSync(file, 'utf8'));
+  return match ? Math.round(Number(match[1]) / 102.4) / 10 : 0;
+}
+
 /** Resident set size in MB (VmRSS of /proc/<pid>/status). */
 export function rssMb(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Math.round(Number(match[1]) / 102.4) / 10 : 0;
+  return procKbAsMb(`/proc/${pid}/status`, /VmRSS:\s+(\d+) kB/);
 }
 
 /**
@@ -22,8 +27,7 @@ export function rssMb(pid: number): number {
  * shows what one more instance really adds.
  */
 export function pssMb(pid: number): number {
-  const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-  return match ? Math.round(Number(match[1]) / 102.4) / 10 : 0;
+  return procKbAsMb(`/proc/${pid}/smaps_rollup`, /^Pss:\s+(\d+) kB/m);
 }
 
 /** The 1-minute load average: how busy the shared machine was around a measurement. */
