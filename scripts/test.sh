@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # npm test's last step. Files that start PM2 clusters (test/helpers/cluster.ts) or the bench run
 # one at a time: they put a cluster under load and check drops, peaks and fan-out on what is
-# often a 2-core machine, and two at once would turn load into flaky timeouts. Every other file
-# starts at most an in-process API, a worker or a CLI on its own database, Redis prefix and port,
-# so those run three at a time first: the suite takes about a minute and a half less.
+# often a 2-core machine, and two at once would turn load into flaky timeouts. So do files that
+# run npm ('npm start', 'npm run db:migrate'): those rebuild, and `prisma generate` deletes and
+# rewrites src/generated/prisma, which a test file starting beside it would fail to import.
+# Every other file starts at most an in-process API, a worker or a CLI on its own database,
+# Redis prefix and port, so those run three at a time first: the suite takes about a minute and
+# a half less.
 # With arguments (npm test -- test/x.test.ts, or node --test flags), runs just those, in order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +20,7 @@ fi
 together=()
 alone=()
 for file in test/*.test.ts; do
-  if grep -qE "helpers/cluster\.js|\.\./bench/" "$file"; then alone+=("$file"); else together+=("$file"); fi
+  if grep -qE "helpers/cluster\.js|\.\./bench/|\('npm'" "$file"; then alone+=("$file"); else together+=("$file"); fi
 done
 echo "# ${#together[@]} files three at a time, then ${#alone[@]} with PM2 clusters one at a time"
 # Both passes run even if the first fails, so one run shows every failure.
