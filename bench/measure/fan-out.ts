@@ -4,6 +4,7 @@
  * message is one sample. Clients and the poster share this process, as in the app's tests.
  */
 import { io, type Socket } from 'socket.io-client';
+import { postMessage } from '../../test/helpers/realtime.js';
 import { median, round } from './proc.js';
 
 export interface FanOutFigures {
@@ -15,6 +16,7 @@ export interface FanOutFigures {
 }
 
 const CONNECT_BATCH = 50;
+const ROOM = 'bench-fan-out';
 
 async function connectOne(baseUrl: string, token: string | undefined): Promise<Socket> {
   const socket = io(baseUrl, { transports: ['websocket'], auth: token ? { token } : {}, reconnection: false, forceNew: true });
@@ -23,7 +25,7 @@ async function connectOne(baseUrl: string, token: string | undefined): Promise<S
     socket.once('connect', () => { clearTimeout(timer); resolve(); });
     socket.once('connect_error', (error) => { clearTimeout(timer); reject(error); });
   });
-  await socket.timeout(10_000).emitWithAck('join', { room: 'bench-fan-out' });
+  await socket.timeout(10_000).emitWithAck('join', { room: ROOM });
   return socket;
 }
 
@@ -57,12 +59,7 @@ export async function fanOut(baseUrl: string, sockets: Socket[], options: { mess
     const body = `bench-${i}-${Math.random().toString(36).slice(2)}`;
     sentAt.set(body, performance.now());
     posts.push(
-      fetch(`${baseUrl}/api/rooms/bench-fan-out/messages`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
-        body: JSON.stringify({ body }),
-        signal: AbortSignal.timeout(15_000),
-      }).then(async (res) => {
+      postMessage(baseUrl, ROOM, { body }, options.token).then(async (res) => {
         if (res.status !== 201) throw new Error(`POST answered ${res.status}: ${await res.text()}`);
       }),
     );
