@@ -22,7 +22,7 @@ alone=()
 for file in test/*.test.ts; do
   if grep -qE "helpers/cluster\.js|\.\./bench/|\('npm'" "$file"; then alone+=("$file"); else together+=("$file"); fi
 done
-echo "# ${#together[@]} files three at a time, then ${#alone[@]} with PM2 clusters one at a time"
+echo "# ${#together[@]} files three at a time, then ${#alone[@]} (PM2 clusters, the bench, npm) one at a time"
 # Both passes run even if the first fails, so one run shows every failure.
 status=0
 run --test-concurrency=3 "${together[@]}" || status=1
