@@ -27,6 +27,7 @@ import type { RoutesWithContract } from './http/contract.js';
 import { debugRoutes } from './http/debug-routes.js';
 import { openApiRoutes } from './http/openapi.js';
 import { rateLimit } from './http/rate-limit.js';
+import { HELMET_OPTIONS, securityHeaders } from './http/security-headers.js';
 import { staticFiles } from './http/static-files.js';
 import { createHttpServer } from './lifecycle/http-server.js';
 import { createReadiness, type Readiness } from './lifecycle/readiness.js';
@@ -107,7 +108,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   const events = createSocketEvents(realtime.io, { eventsPerSecond: config.socket.eventsPerSecond, isProduction: config.isProduction, logger });
   // Filled below, once the metrics exist; the access log is first, as it always runs.
   const observers: RequestObserver[] = [accessLog(logger)];
-  const requests = observeRequests(observers, { headers: { 'X-Instance-Id': String(identity.instanceId) } });
+  const requests = observeRequests(observers, { headers: { 'X-Instance-Id': String(identity.instanceId), ...securityHeaders(HELMET_OPTIONS) } });
   const membership = await joinCluster({
     store: createMembershipStore(redis.commands, { keyPrefix: config.redis.keyPrefix, databaseUrl: config.db.url }),
     self: { host, role: 'api', instanceId: identity.instanceId, version: packageInfo.version },

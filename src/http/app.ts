@@ -1,5 +1,4 @@
 import express, { type Express, type RequestHandler, type Router } from 'express';
-import helmet from 'helmet';
 import { errorHandler, notFoundHandler } from './error-handler.js';
 
 export interface AppOptions {
@@ -7,7 +6,10 @@ export interface AppOptions {
   trustProxy: false | number | string[];
   bodyLimit: string;
   isProduction: boolean;
-  /** Request id, fixed headers, timing, access log and metrics (observability/requests.ts). */
+  /**
+   * Request id, the fixed headers (instance id and helmet's security headers, see
+   * security-headers.ts), timing, access log and metrics (observability/requests.ts).
+   */
   observeRequests: RequestHandler;
   /** Admission before any body is read, e.g. the per-address rate limit; none when undefined. */
   requestLimit?: RequestHandler | undefined;
@@ -23,18 +25,16 @@ export function buildApp(options: AppOptions): Express {
 
   // Read top to bottom, this is the order a request goes through.
   app.use(options.observeRequests);
-  app.use(
-    helmet({
-      // Helmet's default CSP (same-origin scripts, styles, connections; no inline script) minus
-      // upgrade-insecure-requests: on plain HTTP at any address but localhost (npm start, then
-      // http://<server>:3000 from another machine) it rewrites the page's own files to https://
-      // and nothing loads. The page uses relative URLs only, so it has no mixed content to upgrade.
-      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-    }),
-  );
   if (options.requestLimit) app.use(options.requestLimit);
-  // On every route, so a body that does not decode is refused as such (400/413/415) wherever it is sent.
-  app.use(express.json({ limit: options.bodyLimit }));
+  // On every route, so a body that does not decode is refused as such (400/413/415) wherever it
+  // is sent. A request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3),
+  // as body-parser also decides; it goes by without the parser's work and the `body` property
+  // the parser would add to it (every probe and GET; docs/benchmarks.md).
+  const parseJson: RequestHandler = express.json({ limit: options.bodyLimit });
+  app.use((req, res, next) => {
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) next();
+    else parseJson(req, res, next);
+  });
 
   for (const router of options.routers) app.use(router);
 

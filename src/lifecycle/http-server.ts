@@ -41,21 +41,23 @@ export function createHttpServer(handler: RequestListener, options: HttpServerOp
   const graceMs = options.drainGraceMs ?? DEFAULT_DRAIN_GRACE_MS;
 
   let draining = false;
-  // Every open connection, and the request each is serving (if any), so the drain can tell an
-  // idle connection or a slow client from one whose request is being answered.
+  // Every open connection, and the last request each received (being served while its response
+  // has not finished), so the drain can tell an idle connection or a slow client from one whose
+  // request is being answered.
   const sockets = new Set<Socket>();
   const upgraded = new WeakSet<Socket>();
-  const serving = new Map<Socket, { req: IncomingMessage; res: ServerResponse; since: number }>();
+  const lastRequest = new Map<Socket, { req: IncomingMessage; res: ServerResponse; since: number }>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => { sockets.delete(socket); serving.delete(socket); });
+    socket.once('close', () => { sockets.delete(socket); lastRequest.delete(socket); });
   });
   server.on('upgrade', (_req: IncomingMessage, socket: Socket) => { upgraded.add(socket); });
-  // Prepended so it runs before the app can answer synchronously.
+  // Prepended so it runs before the app can answer synchronously. A connection's entry stays
+  // after its response (until its next request or its close): the drain looks at whether that
+  // response has finished, which spares every request a listener of its own.
   server.prependListener('request', (req, res) => {
     if (draining) res.setHeader('Connection', 'close');
-    serving.set(req.socket, { req, res, since: Date.now() });
-    res.on('close', () => { if (serving.get(req.socket)?.res === res) serving.delete(req.socket); });
+    lastRequest.set(req.socket, { req, res, since: Date.now() });
   });
 
   let drained: Promise<void> | undefined;
@@ -72,7 +74,7 @@ export function createHttpServer(handler: RequestListener, options: HttpServerOp
     drain(budgetMs) {
       drained ??= new Promise((resolve) => {
         draining = true;
-        for (const { res } of serving.values()) if (!res.headersSent) res.setHeader('Connection', 'close');
+        for (const { res } of lastRequest.values()) if (!res.headersSent) res.setHeader('Connection', 'close');
         // Not http.Server#close(), which destroys idle keep-alive sockets at once: a client
         // may be sending a request on one at that moment, and it would be cut off (ab -k or a
         // proxy sees a failure). net.Server#close only stops accepting. Then:
@@ -94,8 +96,8 @@ export function createHttpServer(handler: RequestListener, options: HttpServerOp
           const stillSending = new Map<Socket, number>();
           for (const socket of sockets) {
             if (socket.destroyed || upgraded.has(socket)) continue;
-            const current = serving.get(socket);
-            if (current) {
+            const current = lastRequest.get(socket);
+            if (current && !current.res.writableFinished) {
               if (!current.req.complete && now - current.since >= graceMs) socket.destroy();
             } else if (now - started >= graceMs) {
               // Connected but never sent a byte in the whole grace: as idle as it gets.

@@ -41,7 +41,8 @@ function routeLabel(req: Request): string {
 
 /**
  * The first middleware: gives the request its id (the caller's `X-Request-Id` if well-formed,
- * else a UUID) and echoes it, sets the fixed response headers, times the request, and tells
+ * else a UUID) and echoes it, sets the fixed response headers (the instance id and helmet's
+ * security headers: http/security-headers.ts), times the request, and tells
  * every observer once it is over. One listener per request feeds them all: every instance pays
  * this on every request, and each extra listener, closure or child logger shows in the profile
  * (docs/benchmarks.md). The in-flight count kept here is the one Prometheus and PM2 report.
@@ -54,16 +55,17 @@ export function observeRequests(
   let served = 0;
   const headers = Object.entries(options.headers);
   const middleware: RequestHandler = (req, res, next) => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     req.id = requestId(req);
     res.setHeader('X-Request-Id', req.id);
     for (const [name, value] of headers) res.setHeader(name, value);
     inFlight += 1;
-    // 'close' follows 'finish' for every response, and also comes alone when the client goes away.
-    res.once('close', () => {
+    // 'close' follows 'finish' for every response, and also comes alone when the client goes
+    // away; either way it comes once, so `on` (`once` would wrap the listener on every request).
+    res.on('close', () => {
       inFlight -= 1;
       served += 1;
-      const finished: FinishedRequest = { req, res, route: routeLabel(req), seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+      const finished: FinishedRequest = { req, res, route: routeLabel(req), seconds: (performance.now() - started) / 1000 };
       for (const o of observers) o.requestFinished(finished);
     });
     next();
