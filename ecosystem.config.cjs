@@ -43,8 +43,14 @@ const common = {
     ...appEnv,
     NODE_ENV: env.NODE_ENV || 'development',
     // glibc gives each thread that allocates an arena of its own (up to 8 per core), each keeping
-    // what it freed; two are plenty for one event loop and its helper threads (docs/benchmarks.md).
-    MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX || '2',
+    // what it freed. The event loop does the work and V8's and libuv's helper threads malloc
+    // little: one arena costs no CPU we could measure and ≈ 6 MB less RSS after load than two
+    // (docs/benchmarks.md).
+    MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX || '1',
+    // glibc hands memory back to the system once more than this is free at the top of its heap.
+    // It starts at 128 kB but rises with every large block freed (up to 64 MB), so a long-lived
+    // process keeps ever more; fixed here, ≈ 5 MB less RSS idle and after load (docs/benchmarks.md).
+    MALLOC_TRIM_THRESHOLD_: env.MALLOC_TRIM_THRESHOLD_ || '131072',
   },
   env_production: { NODE_ENV: 'production' },
 };
@@ -64,10 +70,11 @@ module.exports = {
       // limit below keeps the heap under it. A container's memory limit must exceed the sum of
       // every app's threshold plus PM2 itself (docs/deployment.md), or the OOM killer acts first.
       max_memory_restart: env.MAX_MEMORY_RESTART || '512M',
-      // A young generation of 2 × 2 MB instead of V8's default of up to 2 × 16 MB: an instance's
-      // per-request garbage dies young either way, and the larger one was ≈ 40 MB of RSS per
-      // instance after load for no CPU we could measure (docs/benchmarks.md).
-      node_args: [`--max-old-space-size=${env.MAX_OLD_SPACE_MB || 384}`, '--max-semi-space-size=2'],
+      // Semi-spaces of up to 16 MB (V8's 64-bit default, pinned so a Node upgrade cannot shrink
+      // them): with 32 requests in flight, 2 MB ones were scavenged 7 times as often and still
+      // held 40 % live objects each time, to be copied or promoted, ≈ 0.4× bare Express's CPU
+      // per request more under PM2; 16 MB costs ≈ 25 MB of RSS after load (docs/benchmarks.md).
+      node_args: [`--max-old-space-size=${env.MAX_OLD_SPACE_MB || 384}`, '--max-semi-space-size=16'],
     },
     {
       ...common,
@@ -78,9 +85,17 @@ module.exports = {
       wait_ready: true,
       listen_timeout: 10000,
       max_memory_restart: env.WORKER_MAX_MEMORY_RESTART || '384M',
-      // The worker runs a job every few seconds: V8's memory-over-speed mode and one GC helper
-      // thread cost it nothing that matters and take ≈ 20 MB off its RSS (docs/benchmarks.md).
-      node_args: [`--max-old-space-size=${env.WORKER_MAX_OLD_SPACE_MB || 256}`, '--optimize-for-size', '--v8-pool-size=1'],
+      // The worker runs a job every few seconds and waits on PostgreSQL: V8's memory-over-speed
+      // mode, one GC helper thread and no optimising compiler (--max-opt=1 stops at the baseline
+      // compiler) cost it nothing that matters and take ≈ 25 MB off its RSS (docs/benchmarks.md).
+      node_args: [`--max-old-space-size=${env.WORKER_MAX_OLD_SPACE_MB || 256}`, '--optimize-for-size', '--v8-pool-size=1', '--max-opt=1'],
+      env: {
+        ...common.env,
+        // Blocks of 32 kB and more (module loading's and the query compiler's) are mapped and
+        // unmapped on their own instead of left in the heap once freed: ≈ 4 MB of RSS. Not for
+        // the API: its socket reads allocate 64 kB each, and each would be a system call.
+        MALLOC_MMAP_THRESHOLD_: env.MALLOC_MMAP_THRESHOLD_ || '32768',
+      },
     },
   ],
 };
