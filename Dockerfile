@@ -28,7 +28,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf 
 # stop_grace_period). PM2_HOME under /tmp: the only place the image writes, so the root
 # filesystem can be read-only (Kubernetes mounts an emptyDir there). LOG_TO_FILES=false: logs
 # go to stdout only, not also to files in PM2_HOME.
-ENV NODE_ENV=production PORT=3000 SHUTDOWN_TIMEOUT_MS=16000 PM2_HOME=/tmp/pm2 LOG_TO_FILES=false
+# MALLOC_*: glibc reads them as a process starts, and PM2 cluster instances start with
+# pm2-runtime's environment (the ecosystem file's env reaches them only after; see
+# scripts/deploy.ts), so they are set here as well, to the ecosystem file's values.
+ENV NODE_ENV=production PORT=3000 SHUTDOWN_TIMEOUT_MS=16000 PM2_HOME=/tmp/pm2 LOG_TO_FILES=false \
+    MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: Prisma's install scripts fetch native engines that only its CLI uses; the

@@ -121,6 +121,12 @@ async function main(): Promise<void> {
 
   const api = apps.find((app) => app.exec_mode === 'cluster');
   const wanted = api ? resolveInstances(api.instances) : 0;
+  // glibc reads MALLOC_* once, as a process starts. PM2 cluster mode hands each instance the
+  // app's env as one JSON variable that is copied into process.env after the start, so what
+  // glibc sees is the PM2 daemon's own environment: the daemon started by the first pm2 call
+  // below gets the API's MALLOC_* (ecosystem.config.cjs). One started without them gives its
+  // instances glibc's defaults until `pm2 kill` (docs/operations.md).
+  for (const [name, value] of Object.entries(api?.env ?? {})) if (name.startsWith('MALLOC_')) process.env[name] = value;
   const before = await jlist(process.env);
   const running = api ? before.filter((p) => p.name === api.name) : [];
   const envArgs = options.envName ? ['--env', options.envName] : [];

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { sample, startCluster, type Cluster } from './helpers/cluster.js';
 import { startAb } from './helpers/load.js';
@@ -36,6 +37,14 @@ describe('a PM2 cluster of 2 API instances', () => {
     for (const p of api) {
       assert.equal(p.pm2_env.status, 'online');
       assert.equal(p.pm2_env.exec_mode, 'cluster_mode');
+    }
+  });
+
+  it("starts the instances with the ecosystem file's MALLOC_* in their real environment, where glibc reads them", async () => {
+    for (const p of (await cluster.jlist()).filter((proc) => proc.name === 'api')) {
+      const environ = new Map(readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+      assert.equal(environ.get('MALLOC_ARENA_MAX'), '1', `pid ${p.pid}`);
+      assert.equal(environ.get('MALLOC_TRIM_THRESHOLD_'), '131072', `pid ${p.pid}`);
     }
   });
 

@@ -72,6 +72,7 @@ function dockerEnv(instructions: Instruction[]): Record<string, string> {
 
 interface Pm2App {
   name: string;
+  env: Record<string, string>;
   kill_timeout: number;
   max_memory_restart?: string;
   instances: number | string;
@@ -130,6 +131,13 @@ describe('Dockerfile', () => {
   const stages = instructions.filter((i) => i.keyword === 'FROM');
   const final = runtimeStage(instructions);
   const env = dockerEnv(final);
+
+  it("gives pm2-runtime the API's MALLOC_* settings: its cluster instances start with its environment, not the ecosystem file's", async () => {
+    const [api] = await ecosystemApps({});
+    const malloc = Object.entries(api?.env ?? {}).filter(([name]) => name.startsWith('MALLOC_'));
+    assert.ok(malloc.length >= 2, 'the ecosystem file sets MALLOC_* for the API');
+    for (const [name, value] of malloc) assert.equal(env[name], value, name);
+  });
 
   it('builds in one stage with dev dependencies and runs production dependencies, without install scripts, in another', () => {
     assert.ok(stages.length >= 2);
