@@ -87,7 +87,7 @@ module.exports = {
       max_memory_restart: env.WORKER_MAX_MEMORY_RESTART || '384M',
       // The worker runs a job every few seconds and waits on PostgreSQL: V8's memory-over-speed
       // mode, one GC helper thread and no optimising compiler (--max-opt=1 stops at the baseline
-      // compiler) cost it nothing that matters and take ≈ 25 MB off its RSS (docs/benchmarks.md).
+      // compiler) cost it nothing that matters and take ≈ 20 MB off its RSS (docs/benchmarks.md).
       node_args: [`--max-old-space-size=${env.WORKER_MAX_OLD_SPACE_MB || 256}`, '--optimize-for-size', '--v8-pool-size=1', '--max-opt=1'],
       env: {
         ...common.env,
