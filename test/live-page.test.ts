@@ -126,6 +126,10 @@ describe('the live page on a PM2 cluster of 2', () => {
     assert.equal(await served.count(), 1);
     const servedInstance = api.find((p) => p.pid === pid)?.pm2_env.NODE_APP_INSTANCE;
     assert.equal(await served.getAttribute('data-instance-id'), String(servedInstance));
+    // The table refreshes every 3 s from heartbeats sent every second: its first load may predate
+    // this page's socket, so the count is read once a refresh has had the time to include it.
+    const clientsCell = served.locator('th, td').nth(7);
+    await waitFor("this page's socket in its instance's count", async () => Number(await clientsCell.textContent()) >= 1, 10_000, 250).catch(() => undefined);
     const cells = await served.locator('th, td').allTextContents();
     assert.match(cells[1] ?? '', /\(you\)/);
     assert.equal(cells[2], hostname());
