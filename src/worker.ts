@@ -74,9 +74,10 @@ export async function startWorker(config: Config, options: { logger?: Logger } =
         intervalMs: config.worker.statsIntervalMs,
         // Outlives any restart or redeploy of the worker; after a longer stop the next window is one interval.
         cursor: createJobCursor(redis.commands, `${config.redis.keyPrefix}job:room-stats:window-end`, { ttlMs: Math.max(DAY_MS, 2 * config.worker.statsIntervalMs) }),
+        logger,
       }),
       pruneMessagesJob({ messages, retentionDays: config.worker.retentionDays, intervalMs: config.worker.pruneIntervalMs, logger }),
-    ].map((job) => ({ ...job, run: async () => { await schema.check(); await job.run(); } })),
+    ].map((job) => ({ ...job, run: async (lease) => { await schema.check(); await job.run(lease); } })),
   });
   logger.info({ event: 'worker-started' }, `Background worker started (pid ${process.pid})`);
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Emitter } from '@socket.io/redis-emitter';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { pino } from 'pino';
 import { createTokenService } from '../src/auth/jwt.js';
 import { createDatabase, type Database } from '../src/data/database.js';
@@ -9,9 +10,10 @@ import { createBroadcaster } from '../src/messages/broadcaster.js';
 import { roomStatsJob } from '../src/messages/jobs.js';
 import { createMessageRepository } from '../src/messages/repository.js';
 import { createJobCursor } from '../src/scheduler/job-cursor.js';
+import { acquireLease } from '../src/scheduler/lease.js';
 import { startTestApi, startTestWorker, type LogLine, type TestApi, type TestWorker } from './helpers/api.js';
-import { collect, connect, join, type TestSocket } from './helpers/realtime.js';
-import { adminQuery, createTestDatabase, SHARED_REDIS_URL, TEST_JWT_SECRET, uniqueName, waitFor, type TestDatabase } from './helpers/services.js';
+import { collect, connect, join, postMessage, type TestSocket } from './helpers/realtime.js';
+import { adminQuery, createTestDatabase, SHARED_REDIS_URL, sleep, TEST_JWT_SECRET, uniqueName, waitFor, type TestDatabase } from './helpers/services.js';
 
 const tokens = createTokenService(TEST_JWT_SECRET);
 const DAY_MS = 86_400_000;
@@ -60,11 +62,18 @@ describe('room-stats windows', () => {
       broadcaster: createBroadcaster(new Emitter(redis, { key: api.config.redis.socketChannel })),
       intervalMs,
       cursor,
+      logger: pino({ level: 'silent' }),
+    });
+    // This test is the only runner: it holds the job's lock for the whole test.
+    const lease = await acquireLease(redis, `${api.config.redis.keyPrefix}lock:job:room-stats`, 60_000);
+    assert.ok(lease);
+    after(() => {
+      lease.end();
     });
 
     // The previous report ended 10 s ago: one message just before that end, one exactly at it, one now.
     const previousEnd = Date.now() - 10_000;
-    await cursor.write(previousEnd);
+    assert.equal(await cursor.write(previousEnd, lease), true);
     await storeAt(room, previousEnd - 1);
     await storeAt(room, previousEnd);
     const posted = await fetch(`${api.url}/api/rooms/${room}/messages`, {
@@ -74,7 +83,7 @@ describe('room-stats windows', () => {
     });
     assert.equal(posted.status, 201);
 
-    await job.run();
+    await job.run(lease);
     await waitFor('the first report', () => seen.length === 1, 5000, 20);
     const end = await cursor.read();
     assert.ok(end !== undefined);
@@ -83,11 +92,33 @@ describe('room-stats windows', () => {
     // A message exactly at that end, and the next tick more than an interval later (a slow run, a busy event loop).
     await storeAt(room, end);
     await waitFor('more than an interval to pass', () => Date.now() > end + 3 * intervalMs, 5000, 20);
-    await job.run();
+    await job.run(lease);
     await waitFor('the second report', () => seen.length === 2, 5000, 20);
     const nextEnd = await cursor.read();
     assert.ok(nextEnd !== undefined);
     assert.deepEqual(seen[1], { room, messages: 1, windowMs: nextEnd - end, at: new Date(nextEnd).toISOString() });
+  });
+});
+
+describe('the job lock', () => {
+  it('a run whose lock was taken over commits nothing and learns it lost the lock', async () => {
+    const redis = new Redis(SHARED_REDIS_URL);
+    const prefix = `${uniqueName('t')}:`;
+    try {
+      const lease = await acquireLease(redis, `${prefix}lock`, 300);
+      assert.ok(lease);
+      assert.equal(await acquireLease(redis, `${prefix}lock`, 300), undefined, 'held: a second run is refused');
+      const cursor = createJobCursor(redis, `${prefix}cursor`, { ttlMs: 60_000 });
+      assert.equal(await cursor.write(1, lease), true);
+      // Another worker took the lock (ours lapsed while Redis was out of reach, say).
+      await redis.set(`${prefix}lock`, 'another-run');
+      assert.equal(await cursor.write(2, lease), false);
+      assert.equal(await cursor.read(), 1);
+      await waitFor('the renewal to notice', () => lease.signal.aborted, 2000, 20);
+      lease.end();
+    } finally {
+      await redis.quit();
+    }
   });
 });
 
@@ -115,6 +146,59 @@ describe('the background worker\'s jobs', () => {
     const runs = total('job-finished');
     assert.ok(runs <= Math.floor(elapsed / intervalMs) + 1, `${runs} runs in ${elapsed} ms`);
     assert.ok(pair.every((worker) => ran(worker, 'room-stats', 'job-finished') + ran(worker, 'room-stats', 'job-skipped') > 0), 'both workers ticked');
+  });
+
+  it('a run slower than its interval keeps the lock: two workers never run it at once, and no window is counted twice', async () => {
+    const intervalMs = 300;
+    const prefix = `${uniqueName('t')}:`;
+    const api = await startTestApi(db.url, { REDIS_KEY_PREFIX: prefix });
+    const env = { REDIS_KEY_PREFIX: prefix, LOG_LEVEL: 'debug', WORKER_STATS_INTERVAL_MS: String(intervalMs), WORKER_PRUNE_INTERVAL_MS: String(DAY_MS) };
+    const pair = [await startTestWorker(db.url, env), await startTestWorker(db.url, env)];
+    workers.push(...pair);
+    const room = 'slow-job';
+    const { socket } = await connect(api.url, await tokens.sign('watcher'));
+    const locker = new pg.Client({ connectionString: db.url });
+    try {
+      await join(socket, room);
+      const reports = collect(socket, 'stats');
+      const token = await tokens.sign('writer');
+      const post = async (n: number) => {
+        for (let i = 0; i < n; i++) assert.equal((await postMessage(api.url, room, { body: `m${i}` }, token)).status, 201);
+      };
+      // Three messages, then at once a lock on the table: the next run's query waits on it for many
+      // intervals, outliving the run's first lock. Without renewal a second worker would start a
+      // run from the same cursor and count these three again.
+      await locker.connect();
+      await locker.query("INSERT INTO messages (room, author, body) SELECT $1, 'seed', 'before the lock' FROM generate_series(1, 3)", [room]);
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE messages IN ACCESS EXCLUSIVE MODE');
+      await sleep(8 * intervalMs);
+      await locker.query('COMMIT');
+      await post(2);
+      await waitFor('all five messages reported', () => reports.reduce((sum, r) => sum + r.messages, 0) >= 5, 15_000, 50);
+      await sleep(4 * intervalMs);
+
+      // Exactly five, in windows that never overlap: nothing was counted twice.
+      assert.equal(reports.reduce((sum, r) => sum + r.messages, 0), 5, JSON.stringify(reports));
+      const windows = reports.map((r) => ({ start: Date.parse(r.at) - r.windowMs, end: Date.parse(r.at) }));
+      windows.forEach((window, i) => {
+        if (i > 0) assert.ok(window.start >= (windows[i - 1]?.end ?? 0), `window ${i} overlaps the one before: ${JSON.stringify(windows)}`);
+      });
+      // And the runs themselves, across both workers, never overlapped, one of them much longer than the interval.
+      const runs = pair
+        .flatMap((worker) => worker.logs.filter((l) => l.job === 'room-stats' && l.event === 'job-finished'))
+        .map((l) => ({ end: Date.parse(l.time as string), start: Date.parse(l.time as string) - (l.durationMs as number) }))
+        .sort((a, b) => a.start - b.start);
+      assert.ok(runs.some((r) => r.end - r.start > 3 * intervalMs), `a run held up by the lock: ${JSON.stringify(runs)}`);
+      runs.forEach((run, i) => {
+        if (i > 0) assert.ok(run.start >= (runs[i - 1]?.end ?? 0) - 5, `runs overlap: ${JSON.stringify(runs.slice(i - 1, i + 1))}`);
+      });
+      assert.ok(pair.reduce((sum, worker) => sum + ran(worker, 'room-stats', 'job-skipped'), 0) > 0, 'the other worker was kept out');
+    } finally {
+      await locker.end().catch(() => undefined);
+      socket.close();
+      await api.stop();
+    }
   });
 
   it('the prune job deletes the messages older than MESSAGE_RETENTION_DAYS, and only those', async () => {

@@ -15,20 +15,26 @@ const DAY_MS = 86_400_000;
  * (no cursor yet, or it lapsed) is the last interval; `windowMs` is the window's real length.
  * A message whose INSERT is still committing while the window closes is not seen; a
  * single-row insert commits within milliseconds of its created_at.
+ * The cursor moves before the report goes out, and only while this run holds the job's lock
+ * (job-cursor.ts): a run that lost it to another worker reports nothing, so no window is ever
+ * reported twice (a report lost after the move is the price: at most once, never twice).
  */
-export function roomStatsJob(deps: { messages: MessageRepository; broadcaster: Broadcaster; intervalMs: number; cursor: JobCursor }): Job {
+export function roomStatsJob(deps: { messages: MessageRepository; broadcaster: Broadcaster; intervalMs: number; cursor: JobCursor; logger: Logger }): Job {
   return {
     name: 'room-stats',
     intervalMs: deps.intervalMs,
-    async run() {
+    async run(lease) {
       const end = Date.now();
       const start = (await deps.cursor.read()) ?? end - deps.intervalMs;
       // The clock stepped back: wait for it to pass the last window's end, counting nothing twice.
       if (start >= end) return;
       const activity = await deps.messages.activityBetween(new Date(start), new Date(end));
+      if (!(await deps.cursor.write(end, lease))) {
+        deps.logger.warn({ event: 'job-lease-lost', job: 'room-stats' }, 'Lost the job lock during the run; this window is left to the run that holds it');
+        return;
+      }
       const at = new Date(end).toISOString();
       for (const { room, messages } of activity) deps.broadcaster.stats({ room, messages, windowMs: end - start, at });
-      await deps.cursor.write(end);
     },
   };
 }

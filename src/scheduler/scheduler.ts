@@ -1,11 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
+import { acquireLease, type Lease } from './lease.js';
 
 export interface Job {
   name: string;
   intervalMs: number;
-  run(): Promise<void>;
+  /** `lease` is this run's hold on the job's lock: what the run commits goes through it. */
+  run(lease: Lease): Promise<void>;
 }
 
 export interface Scheduler {
@@ -16,8 +17,10 @@ export interface Scheduler {
 /**
  * Runs each job every `intervalMs`, at most once per interval across the whole deployment:
  * a tick first takes a Redis lock that expires with the interval, so a second worker (another
- * host, another pod) skips the tick instead of running the job twice. If Redis cannot be
- * reached the tick is skipped: a late job is better than a duplicated one.
+ * host, another pod) skips the tick instead of running the job twice. The lock is renewed
+ * while the run lasts (lease.ts): a run slower than its interval still keeps every other
+ * worker out, and one that loses its lock anyway cannot commit. If Redis cannot be reached
+ * the tick is skipped: a late job is better than a duplicated one.
  */
 export function startScheduler(options: { jobs: Job[]; redis: Redis; keyPrefix: string; logger: Logger }): Scheduler {
   const timers = new Set<NodeJS.Timeout>();
@@ -27,13 +30,17 @@ export function startScheduler(options: { jobs: Job[]; redis: Redis; keyPrefix: 
   const tick = async (job: Job) => {
     const log = options.logger.child({ job: job.name });
     try {
-      const lock = await options.redis.set(`${options.keyPrefix}lock:job:${job.name}`, randomUUID(), 'PX', job.intervalMs, 'NX');
-      if (lock !== 'OK') {
+      const lease = await acquireLease(options.redis, `${options.keyPrefix}lock:job:${job.name}`, job.intervalMs);
+      if (!lease) {
         log.debug({ event: 'job-skipped' }, 'Skipped: another worker holds this interval');
         return;
       }
       const started = performance.now();
-      await job.run();
+      try {
+        await job.run(lease);
+      } finally {
+        lease.end();
+      }
       log.debug({ event: 'job-finished', durationMs: Math.round(performance.now() - started) }, 'Job finished');
     } catch (error) {
       log.error({ event: 'job-failed', err: error }, 'Job failed; it will run again next interval');
