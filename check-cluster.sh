@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proves a running deployment is really clustered: PM2 cluster mode, every instance online,
-# answering with its own id and pid and present in the cluster membership, the logs,
+# answering with its own id and pid and present in the cluster membership, its Socket.IO adapter,
 # readiness, the database budget, and load spread over every instance. Prints ✓/✗ with the
 # figure for each check. The checks are scripts/check-cluster.ts (built to dist/); this file
 # is the command. ./check-cluster.sh --help for the options; see docs/verification.md.

@@ -31,7 +31,10 @@ const common = {
   cwd: __dirname,
   // The app's own deadline plus a margin: PM2 only SIGKILLs an instance that hangs past it.
   kill_timeout: shutdownTimeoutMs + 3000,
-  merge_logs: true,
+  // One log file per process (api-out-<pm_id>.log): `pm2 logs` labels the lines of a file with
+  // the process that owns it, so a merged file showed `0|api` on every instance's lines. One
+  // writer per file is also what lets each process rotate its own (src/observability/log-rotation.ts).
+  merge_logs: false,
   // No log_date_format: it would prefix each of pino's JSON lines (which carry their own `time`)
   // with a date, in PM2's log files and in pm2-runtime's stdout alike, and no line would parse.
   // LOG_TO_FILES=false (the image sets it): the apps' lines reach stdout through pm2-runtime

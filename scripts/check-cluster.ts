@@ -1,9 +1,9 @@
 /**
  * The checks behind ./check-cluster.sh: proves a running deployment is really clustered. PM2
  * cluster mode, every instance online, answering with its own id and pid and present in the
- * cluster membership (/api/cluster-info `members`), its start and Socket.IO adapter in the
- * logs (matched by the structured `event` field), readiness, the database budget, and load
- * spread over every instance. Prints ✓/✗ with the figure for each check.
+ * cluster membership (/api/cluster-info `members`), its Socket.IO adapter, readiness, the
+ * database budget, and load spread over every instance. Everything is asked of the cluster
+ * (PM2, the instances, PostgreSQL), never read from log lines, so it holds at any LOG_LEVEL. Prints ✓/✗ with the figure for each check.
  * Exit status: 0 when every check passes, 1 when any fails, 2 on bad usage.
  */
 import { execFile } from 'node:child_process';
@@ -46,6 +46,7 @@ interface ClusterInfo {
   hostname: string;
   instances: number;
   db?: { budget: number };
+  socket?: { adapter: 'redis' | 'memory' };
   members?: { host: string; role: string; pid: number; instanceId: number; claim: number }[];
 }
 
@@ -86,21 +87,6 @@ function expectedFromEcosystem(name: string): number {
   process.env.API_NAME = name;
   const app = loadEcosystem().find((a) => a.name === name);
   return resolveInstances(app?.instances ?? 'max');
-}
-
-/** The JSON lines a process wrote (PM2 prefixes each with its date), found by their pid field. */
-function logLinesOf(files: string[], pids: Set<number>): { pid: number; event?: string; adapter?: string }[] {
-  const lines = files.flatMap((file) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n') : []));
-  return lines.flatMap((line) => {
-    const start = line.indexOf('{');
-    if (start < 0) return [];
-    try {
-      const entry = JSON.parse(line.slice(start)) as { pid?: number; event?: string; adapter?: string };
-      return typeof entry.pid === 'number' && pids.has(entry.pid) ? [{ ...entry, pid: entry.pid }] : [];
-    } catch {
-      return [];
-    }
-  });
 }
 
 /** Connections this deployment's processes hold on its database (application_name api-<n> or worker, set by src/data/database.ts). */
@@ -202,23 +188,20 @@ async function check(options: ReturnType<typeof parseArgs>, expect: number): Pro
     }
   }
 
-  // --- logs: only lines of the processes running now (by pid) count ---
-  // None under pm2-runtime with LOG_TO_FILES=false (the image): its lines go to stdout only.
-  const files = [...new Set(api.flatMap((p) => (p.pm2_env.pm_out_log_path && p.pm2_env.pm_out_log_path !== '/dev/null' ? [p.pm2_env.pm_out_log_path] : [])))];
-  if (api.length > 0 && files.length > 0) {
-    const lines = logLinesOf(files, new Set(api.map((p) => p.pid)));
-    const silent = api.filter((p) => !lines.some((l) => l.pid === p.pid && l.event === 'listening'));
-    record(silent.length === 0, 'logs show every instance', silent.length === 0 ? `event 'listening' from each of the ${api.length} running processes` : `no event 'listening' from running instance(s) ${silent.map((p) => `#${instanceIdOf(p)} (pid ${p.pid})`).join(', ')}`);
-    const redis = api.filter((p) => lines.some((l) => l.pid === p.pid && l.event === 'socket-adapter' && l.adapter === 'redis'));
-    record(
-      redis.length === api.length,
-      'logs show the Redis adapter',
-      redis.length === api.length ? `event 'socket-adapter' with adapter 'redis' from ${redis.length}/${api.length} running processes` : `${redis.length}/${api.length} running processes logged adapter 'redis' (ENABLE_CLUSTER=false? events would stay in one instance)`,
-    );
-  }
+  // --- the Socket.IO adapter of every instance, asked of each (not read from its logs: a line
+  // at info is not written at LOG_LEVEL=warn) ---
+  const ids = new Set(api.length > 0 ? api.map(instanceIdOf) : Array.from({ length: expect }, (_, i) => String(i)));
+  const adapters = await askEach(`${options.url}/api/cluster-info`, ids, async (res) => ((await res.json()) as ClusterInfo).socket?.adapter);
+  const notRedis = [...adapters].filter(([, adapter]) => adapter !== 'redis').map(([id, adapter]) => `#${id}: ${adapter}`);
+  record(
+    adapters.size >= Math.min(expect, ids.size) && notRedis.length === 0,
+    'Redis adapter on every instance',
+    notRedis.length === 0 && adapters.size >= expect
+      ? `socket.adapter 'redis' on ${adapters.size} instances`
+      : `${adapters.size}/${expect} instances answered; not 'redis': ${notRedis.join(' ') || 'none'} (ENABLE_CLUSTER=false? events would stay in one instance)`,
+  );
 
   // --- readiness on every instance ---
-  const ids = new Set(api.length > 0 ? api.map(instanceIdOf) : Array.from({ length: expect }, (_, i) => String(i)));
   const ready = await askEach(`${options.url}/ready`, ids, (res) => Promise.resolve(res.status));
   const notReady = [...ready].filter(([, status]) => status !== 200).map(([id, status]) => `#${id}: ${status}`);
   record(

@@ -13,7 +13,7 @@ import { createProcessLogger } from './observability/logger.js';
 
 const config = loadConfigOrExit();
 const identity = detectIdentity();
-const logger = createProcessLogger(config, { role: 'api', instanceId: identity.instanceId });
+const logger = createProcessLogger(config, { role: 'api', instanceId: identity.instanceId }, undefined, identity.ownLogFile);
 
 runMain(logger, async () => {
   const running: { api?: RunningApi } = {};

@@ -275,11 +275,18 @@ describe('re-runs apply the caller\'s configuration, or change nothing', () => {
     assert.match(stdout, /Failed requests:\s+0\n/);
   });
 
-  it('npm run logs shows more than PM2\'s 15 lines', async () => {
-    const logs = await run('npm', ['run', 'logs', '--', '--nostream'], shell);
+  it('npm run logs shows more than PM2\'s 15 lines, each labelled with its own process, and returns', async () => {
+    const logs = await run('npm', ['run', 'logs'], shell);
     assert.equal(logs.code, 0, logs.stderr);
     const apiLines = logs.stdout.split('\n').filter((line) => /^\S*\d+\|api\s*\|/.test(stripVTControlCharacters(line)));
     assert.ok(apiLines.length > 15, `${apiLines.length} api lines:\n${logs.stdout.slice(0, 2000)}`);
+    // One file per process: a line's PM2 label `<pm_id>|api` is the instance its JSON names.
+    const instanceOf = new Map((await cluster.jlist()).map((p) => [String(p.pm_id), String(p.pm2_env.NODE_APP_INSTANCE)]));
+    for (const line of apiLines) {
+      const [, pmId = '', json = ''] = /^\s*(\d+)\|api\s*\|\s*(.*)$/.exec(stripVTControlCharacters(line)) ?? [];
+      if (!json.startsWith('{"level"') || !instanceOf.has(pmId)) continue; // a file's first line may be cut; a removed process's file
+      assert.equal(String((JSON.parse(json) as { instanceId: number }).instanceId), instanceOf.get(pmId), line);
+    }
   });
 
   it('a valid configuration whose instances never become ready is rolled back: the command says so, exits 1, and the cluster serves with the old one', async () => {

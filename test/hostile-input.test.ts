@@ -278,7 +278,7 @@ describe('/ready in production', () => {
       // The operator gets the detail in the log (once the start-up grace is over).
       await waitFor('the outage to be logged with its detail', async () => {
         await (await fetch(`${prod.url}/ready`)).text();
-        return prod.logs.some((l) => l.event === 'dependency-down' && JSON.stringify(l.err).includes(String(port)));
+        return prod.logs.some((l) => l.event === 'dependency-down' && String(l.reason).includes(String(port)));
       });
     } finally {
       await prod.stop();

@@ -15,6 +15,12 @@ export interface ClusterIdentity {
   readonly processManager: ProcessManager;
   readonly clusterMode: boolean;
   readonly cpuCount: number;
+  /**
+   * PM2's out log file when this process itself appends to it and is the only one that does:
+   * a cluster-mode instance (PM2 writes the file from inside it) with merge_logs off. Fork
+   * mode's file is written by the PM2 daemon, from a pipe.
+   */
+  readonly ownLogFile?: string | undefined;
 }
 
 function toInt(value: string | undefined): number | undefined {
@@ -29,6 +35,7 @@ export function detectIdentity(env: NodeJS.ProcessEnv = process.env): ClusterIde
       processManager: 'pm2' as const,
       instanceId: toInt(env.NODE_APP_INSTANCE) ?? 0,
       clusterMode: env.exec_mode === 'cluster_mode',
+      ownLogFile: env.exec_mode === 'cluster_mode' && env.merge_logs !== 'true' && env.pm_out_log_path?.startsWith('/') && env.pm_out_log_path !== '/dev/null' ? env.pm_out_log_path : undefined,
     });
   }
   if (cluster.isWorker && cluster.worker) {

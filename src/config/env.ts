@@ -71,6 +71,17 @@ const statementTimeout = z
   .transform(Number)
   .pipe(z.number().refine((ms) => ms === 0 || (ms >= 100 && ms <= 600_000), { error: statementTimeoutError }));
 
+// A size in bytes, or with K, M or G (powers of 1024): LOG_MAX_SIZE=10M, as PM2 writes sizes.
+const byteSizeError = 'must be a size such as 10M, 500K or 1G (at least 1K)';
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+const byteSize = z
+  .string()
+  .trim()
+  .toUpperCase()
+  .regex(/^\d+[KMG]?$/, { error: byteSizeError })
+  .transform((value) => Number(value.replace(/[KMG]$/, '')) * (UNITS[value.replace(/^\d+/, '')] ?? 1))
+  .pipe(z.number().min(1024, { error: byteSizeError }));
+
 function url(protocols: RegExp, accepts: string) {
   return z.url({ protocol: protocols, error: `must be ${accepts}` });
 }
@@ -80,6 +91,10 @@ const schema = z.object({
   HOST: z.string().trim().min(1, { error: 'must be a host name or address' }).default('0.0.0.0'),
   PORT: integer(0, 65535).default(3000),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  // Each process's PM2 log file is rotated once it reaches LOG_MAX_SIZE, keeping LOG_RETAIN
+  // rotated files (observability/log-rotation.ts).
+  LOG_MAX_SIZE: byteSize.default(10 * 1024 ** 2),
+  LOG_RETAIN: integer(1, 1000).default(5),
   BODY_LIMIT: z
     .string()
     .trim()
@@ -156,7 +171,7 @@ function build(raw: Raw, options: ConfigOptions) {
   return {
     env: raw.NODE_ENV,
     isProduction: production,
-    log: { level: raw.LOG_LEVEL },
+    log: { level: raw.LOG_LEVEL, maxBytes: raw.LOG_MAX_SIZE, retain: raw.LOG_RETAIN },
     http: {
       host: raw.HOST,
       port: raw.PORT,

@@ -1,5 +1,6 @@
 import { AppError } from '../errors/app-error.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { errorReason } from '../observability/error-reason.js';
 import type { Logger } from '../observability/logger.js';
 import { localMigrations } from './migrator.js';
 
@@ -65,7 +66,7 @@ export function createSchemaGate(prisma: PrismaClient, migrationsDir: string, lo
         await check();
       } catch (error) {
         if (error instanceof AppError && error.code === 'SCHEMA_BEHIND') throw error;
-        logger.warn({ event: 'schema-check-deferred', err: error }, 'Cannot check the database schema yet; not ready until it can be checked');
+        logger.warn({ event: 'schema-check-deferred', reason: errorReason(error) }, 'Cannot check the database schema yet; not ready until it can be checked');
       }
     },
   };

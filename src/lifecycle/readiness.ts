@@ -1,3 +1,4 @@
+import { errorReason } from '../observability/error-reason.js';
 import type { Logger } from '../observability/logger.js';
 import { TimeoutError, withTimeout } from './timeout.js';
 
@@ -28,9 +29,9 @@ export interface Readiness {
 /**
  * Readiness = every dependency answers within the timeout. Liveness (/health) never calls these.
  * A failing check is reported by name; its error text (which can hold a host, port or driver
- * message) only when `exposeErrors` (not in production). The full error is logged when a
- * dependency goes down, once per outage, and its recovery too; not in the first seconds of
- * a start, while the connections are still being opened.
+ * message) only when `exposeErrors` (not in production). The error's message (no stack) is
+ * logged at warn when a dependency goes down, once per outage, and its recovery at info; not in
+ * the first seconds of a start, while the connections are still being opened.
  */
 export function createReadiness(checks: Record<string, DependencyCheck>, timeoutMs: number, options: { logger: Logger; exposeErrors: boolean }): Readiness {
   let shuttingDown = false;
@@ -47,7 +48,9 @@ export function createReadiness(checks: Record<string, DependencyCheck>, timeout
       return [name, { status: 'ok', latencyMs: Math.round(performance.now() - started) }];
     } catch (error) {
       if (!settling() && !down.has(name)) {
-        options.logger.warn({ event: 'dependency-down', dependency: name, err: error }, `${name} does not answer; not ready`);
+        // Messages alone: a stack says where the check awaited, never why the dependency is down.
+        const reason = errorReason(error);
+        options.logger.warn({ event: 'dependency-down', dependency: name, reason }, `${name} does not answer; not ready: ${reason}`);
         down.add(name);
       }
       const timedOut = error instanceof TimeoutError;

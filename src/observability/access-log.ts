@@ -19,9 +19,13 @@ export function accessLog(logger: Logger): RequestObserver {
   return {
     requestFinished: ({ req, res, route, seconds }) => {
       const status = res.statusCode;
-      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : PROBE_ROUTES.has(route) ? 'debug' : 'info';
+      // A probe's 503 is its answer ("not ready"), not a failure: the readiness check logs each
+      // change of state once, at warn (lifecycle/readiness.ts), and a probe every few seconds
+      // must not add an error line with a stack each time. A probe whose handler threw is logged.
+      const probe = PROBE_ROUTES.has(route) && res.err === undefined;
+      const level = probe ? 'debug' : status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
       if (!logger.isLevelEnabled(level)) return;
-      const error = res.err ?? (status >= 500 ? new Error(`failed with status code ${status}`) : undefined);
+      const error = res.err ?? (status >= 500 && !probe ? new Error(`failed with status code ${status}`) : undefined);
       const responseTime = Math.round(seconds * 1000);
       const line = {
         // req.ip: the client's address as TRUST_PROXY says to read it (the proxy's when unset).

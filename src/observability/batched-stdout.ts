@@ -16,10 +16,10 @@ const MAX_BATCH_CHARS = 64 * 1024;
  * pino's own asynchronous destination (sonic-boom) writes to file descriptor 1, which under
  * PM2's cluster mode is the daemon's own log, not the app's: lines would leave `pm2 logs`.
  */
-type Write = (chunk: string, written?: () => void) => void;
+export type Write = (chunk: string, written?: () => void) => void;
 
 // PM2's replacement takes (chunk, encoding, callback), and calls back once the file write is done.
-const toStdout: Write = (chunk, written) => process.stdout.write(chunk, 'utf8', written);
+export const toStdout: Write = (chunk, written) => process.stdout.write(chunk, 'utf8', written);
 
 export function batchedStdout(write: Write = toStdout): DestinationStream & { flush(done?: () => void): void } {
   let pending = '';

@@ -1,7 +1,8 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { Config } from '../config/env.js';
-import { batchedStdout, stdoutIsIntercepted } from './batched-stdout.js';
+import { batchedStdout, stdoutIsIntercepted, toStdout } from './batched-stdout.js';
+import { rotatingWrite, type LogRotationOptions } from './log-rotation.js';
 
 export type { Logger } from 'pino';
 
@@ -13,6 +14,8 @@ interface LoggerOptions {
   base: Record<string, unknown>;
   /** Where JSON lines go; stdout by default (tests pass a stream to read them back). */
   destination?: DestinationStream | undefined;
+  /** Rotate the PM2 log file this process writes itself (see log-rotation.ts). */
+  rotation?: LogRotationOptions | undefined;
 }
 
 /**
@@ -52,13 +55,18 @@ function createLogger(options: LoggerOptions): Logger {
     return pino({ level: options.level, base, serializers: { err: serializeError } }, stream);
   }
   const json = { level: options.level, base, serializers: { err: serializeError }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } };
-  const destination = options.destination ?? (stdoutIsIntercepted() ? batchedStdout() : undefined);
+  const destination = options.destination ?? (stdoutIsIntercepted() ? batchedStdout(options.rotation ? rotatingWrite(toStdout, options.rotation) : toStdout) : undefined);
   return destination ? pino(json, destination) : pino(json);
 }
 
-/** The logger of one of the project's processes, tagged with its role (and instance id). */
-export function createProcessLogger(config: Config, base: { role: 'api' | 'worker' | 'primary' | 'migrate'; instanceId?: number }, destination?: DestinationStream): Logger {
-  return createLogger({ level: config.log.level, pretty: !destination && shouldPrettyPrint(config.isProduction), base, destination });
+/**
+ * The logger of one of the project's processes, tagged with its role (and instance id).
+ * `ownLogFile`: the PM2 log file this process writes itself (ClusterIdentity.ownLogFile),
+ * rotated at LOG_MAX_SIZE.
+ */
+export function createProcessLogger(config: Config, base: { role: 'api' | 'worker' | 'primary' | 'migrate'; instanceId?: number }, destination?: DestinationStream, ownLogFile?: string): Logger {
+  const rotation = ownLogFile === undefined ? undefined : { file: ownLogFile, maxBytes: config.log.maxBytes, retain: config.log.retain };
+  return createLogger({ level: config.log.level, pretty: !destination && shouldPrettyPrint(config.isProduction), base, destination, rotation });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LogLine } from './api.js';
@@ -35,6 +35,26 @@ export interface ClusterOptions {
 }
 
 /**
+ * The whole lines of an app's out logs: one file per process (`api-out-<pm_id>.log`, the
+ * ecosystem file sets merge_logs: false) or one file (`api-out.log`, a fork-mode app), merged
+ * in the order of their `time` fields. The last line of a file may still be being written.
+ */
+function mergedLogLines(dir: string, app: string): string[] {
+  const name = new RegExp(`^${app}-out(-\\d+)?\\.log$`);
+  const timed: { time: string; line: string }[] = [];
+  for (const file of existsSync(dir) ? readdirSync(dir).filter((f) => name.test(f)) : []) {
+    const text = readFileSync(join(dir, file), 'utf8');
+    let time = '';
+    for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
+      if (line === '') continue;
+      time = /"time":"([^"]+)"/.exec(line)?.[1] ?? time;
+      timed.push({ time, line });
+    }
+  }
+  return timed.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0)).map((t) => t.line);
+}
+
+/**
  * Starts the apps the way a user does (scripts/start.sh: migrate, then pm2 startOrReload of
  * ecosystem.config.cjs), under a PM2_HOME of its own so no other daemon is touched.
  * stop() runs `pm2 kill` for that PM2_HOME; it is safe to call twice.
@@ -68,13 +88,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       return JSON.parse(out.slice(out.indexOf('['))) as Pm2Process[];
     },
     logs(app = 'api') {
-      const file = join(pm2Home, 'logs', `${app}-out.log`);
-      return existsSync(file) ? readFileSync(file, 'utf8') : '';
+      return mergedLogLines(join(pm2Home, 'logs'), app).join('\n');
     },
     logLines(app = 'api') {
-      // Whole lines only: the last one may still be being written.
-      const text = cluster.logs(app);
-      return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as LogLine);
+      return mergedLogLines(join(pm2Home, 'logs'), app).map((line) => JSON.parse(line) as LogLine);
     },
     async stop() {
       if (stopped) return;
