@@ -39,6 +39,7 @@ import { createMessageRepository } from './messages/repository.js';
 import { messageRoutes } from './messages/routes.js';
 import { authorSchema } from './messages/schema.js';
 import { createMessageService } from './messages/service.js';
+import { resyncAfterFanOutGaps } from './messages/resync.js';
 import { registerMessageHandlers } from './messages/socket-handlers.js';
 import { observeRequests, type RequestObserver } from './observability/requests.js';
 import { accessLog } from './observability/access-log.js';
@@ -140,12 +141,14 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   observers.push(metrics);
   if (identity.processManager === 'pm2') observers.push(startPm2Metrics(gauges));
 
+  const messageRepository = createMessageRepository(database.prisma);
   const messages = createMessageService({
-    repository: createMessageRepository(database.prisma),
+    repository: messageRepository,
     broadcaster: createBroadcaster(realtime.io),
     origin: { instanceId: identity.instanceId, pid: process.pid, host },
   });
   registerMessageHandlers(events, { messages });
+  resyncAfterFanOutGaps({ realtime, repository: messageRepository, logger });
 
   // Every API router with its contract: /openapi.json describes exactly what is mounted here.
   const mounted: RoutesWithContract[] = [
