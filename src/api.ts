@@ -102,7 +102,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     authenticate: (handshake) => tokens.verify(handshakeToken(handshake)),
     connectionCap:
       config.socket.maxPerUser > 0
-        ? createConnectionCap({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}sockets:`, max: config.socket.maxPerUser, logger })
+        ? createConnectionCap({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}sockets:`, instanceKeyPrefix: `${config.redis.keyPrefix}socket-instances:`, max: config.socket.maxPerUser, logger })
         : undefined,
     logger,
   });
