@@ -13,6 +13,7 @@ import { createTokenService, handshakeToken } from './auth/jwt.js';
 import { clusterMetrics } from './cluster/cluster-metrics.js';
 import { detectIdentity, type ClusterIdentity } from './cluster/identity.js';
 import { clusterInfoRoutes } from './cluster/info-routes.js';
+import { lastShareFile } from './cluster/last-share.js';
 import { joinCluster } from './cluster/membership.js';
 import { createMembershipStore } from './cluster/membership-store.js';
 import { metricsRoutes } from './cluster/metrics-routes.js';
@@ -118,6 +119,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     sockets: () => realtime.info().connectedClients,
     requestsServed: requests.served,
     logger,
+    lastShare: lastShareFile({ databaseUrl: config.db.url, keyPrefix: config.redis.keyPrefix, host, instanceId: identity.instanceId }),
   });
   const readiness = createReadiness(
     {
