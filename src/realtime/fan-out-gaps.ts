@@ -37,6 +37,7 @@ export function watchFanOutGaps(io: RealtimeServer, connections: { pub: Redis; s
   const ready = () => connections.pub.status === 'ready' && connections.sub.status === 'ready';
 
   const open = (at: number, why: string) => {
+    if (closed) return; // shutting down: the connections close on purpose
     if (gapStartedAt === undefined) log.warn({ event: 'fan-out-gap', reason: why }, `Fan-out may be missing events (${why}); rooms are resynced once Redis answers`);
     gapStartedAt = Math.min(gapStartedAt ?? at, at);
     clearTimeout(timer);
