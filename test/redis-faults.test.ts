@@ -102,6 +102,7 @@ describe('Redis down for 15 s or more, one instance restarted meanwhile', () => 
       await sleep(Math.max(0, 15_000 - (Date.now() - downAt)));
       await redis.start();
       const upAt = writer.posted.length;
+      console.log(`Redis down ${Date.now() - downAt} ms; ${upAt} messages acknowledged by then`);
       await waitFor('messages after Redis returns', () => writer.posted.length >= upAt + 20, 30_000, 100);
     } finally {
       await writer.stop();
