@@ -13,6 +13,7 @@ import { createTokenService, handshakeToken } from './auth/jwt.js';
 import { clusterMetrics } from './cluster/cluster-metrics.js';
 import { detectIdentity, type ClusterIdentity } from './cluster/identity.js';
 import { clusterInfoRoutes } from './cluster/info-routes.js';
+import { lastShareFile } from './cluster/last-share.js';
 import { joinCluster } from './cluster/membership.js';
 import { createMembershipStore } from './cluster/membership-store.js';
 import { metricsRoutes } from './cluster/metrics-routes.js';
@@ -39,6 +40,7 @@ import { createMessageRepository } from './messages/repository.js';
 import { messageRoutes } from './messages/routes.js';
 import { authorSchema } from './messages/schema.js';
 import { createMessageService } from './messages/service.js';
+import { resyncAfterFanOutGaps } from './messages/resync.js';
 import { registerMessageHandlers } from './messages/socket-handlers.js';
 import { observeRequests, type RequestObserver } from './observability/requests.js';
 import { accessLog } from './observability/access-log.js';
@@ -101,7 +103,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     authenticate: (handshake) => tokens.verify(handshakeToken(handshake)),
     connectionCap:
       config.socket.maxPerUser > 0
-        ? createConnectionCap({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}sockets:`, max: config.socket.maxPerUser, logger })
+        ? createConnectionCap({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}sockets:`, instanceKeyPrefix: `${config.redis.keyPrefix}socket-instances:`, max: config.socket.maxPerUser, logger })
         : undefined,
     logger,
   });
@@ -117,6 +119,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     sockets: () => realtime.info().connectedClients,
     requestsServed: requests.served,
     logger,
+    lastShare: lastShareFile({ databaseUrl: config.db.url, keyPrefix: config.redis.keyPrefix, host, instanceId: identity.instanceId }),
   });
   const readiness = createReadiness(
     {
@@ -140,12 +143,14 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   observers.push(metrics);
   if (identity.processManager === 'pm2') observers.push(startPm2Metrics(gauges));
 
+  const messageRepository = createMessageRepository(database.prisma);
   const messages = createMessageService({
-    repository: createMessageRepository(database.prisma),
+    repository: messageRepository,
     broadcaster: createBroadcaster(realtime.io),
     origin: { instanceId: identity.instanceId, pid: process.pid, host },
   });
   registerMessageHandlers(events, { messages });
+  resyncAfterFanOutGaps({ realtime, repository: messageRepository, logger });
 
   // Every API router with its contract: /openapi.json describes exactly what is mounted here.
   const mounted: RoutesWithContract[] = [

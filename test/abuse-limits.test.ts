@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createTokenService } from '../src/auth/jwt.js';
-import { createConnectionCap } from '../src/redis/connection-cap.js';
+import { CAP_LIVENESS_TTL_MS, createConnectionCap } from '../src/redis/connection-cap.js';
 import { startTestApi, type TestApi } from './helpers/api.js';
 import { connect, emitRaw, join, type TestSocket, postMessage } from './helpers/realtime.js';
 import { adminQuery, createTestDatabase, privateRedis, SHARED_REDIS_URL, TEST_JWT_SECRET, uniqueName, waitFor, type TestDatabase } from './helpers/services.js';
@@ -138,21 +138,24 @@ describe('MAX_SOCKETS_PER_USER: connections per user across the cluster', () => 
     sockets.push(again.socket);
   });
 
-  it('does not leak the slots of an instance that crashed: they lapse after the entry TTL', async () => {
+  it('frees the slots of an instance that crashed within its liveness TTL (5 s), not the 60 s entry TTL', async () => {
     const redis = new Redis(SHARED_REDIS_URL);
     const logger = pino({ level: 'silent' });
     const keyPrefix = `${uniqueName('t')}:sockets:`;
+    const instanceKeyPrefix = `${keyPrefix}instances:`;
     try {
       await redis.ping(); // connected, so the caps below ask Redis rather than fail open
-      const crashed = createConnectionCap({ redis, keyPrefix, max: 2, ttlMs: 1500, logger });
+      const crashed = createConnectionCap({ redis, keyPrefix, instanceKeyPrefix, max: 2, logger });
       assert.equal(await crashed.acquire('u', 'c1'), true);
       assert.equal(await crashed.acquire('u', 'c2'), true);
       await crashed.close(); // stops refreshing and never releases: what a SIGKILL leaves behind
-      const survivor = createConnectionCap({ redis, keyPrefix, max: 2, ttlMs: 1500, logger });
+      const started = Date.now();
+      const survivor = createConnectionCap({ redis, keyPrefix, instanceKeyPrefix, max: 2, logger });
       assert.equal(await survivor.acquire('u', 'c3'), false);
-      await waitFor('the crashed instance\'s entries to lapse', () => survivor.acquire('u', 'c3'), 5000, 100);
-      // A live instance's entries are refreshed, so they do not lapse.
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await waitFor('the crashed instance\'s entries to be dropped', () => survivor.acquire('u', 'c3'), 10_000, 100);
+      assert.ok(Date.now() - started < CAP_LIVENESS_TTL_MS + 2000, `freed after ${Date.now() - started} ms`);
+      // A live instance's entries stay counted past the liveness TTL: it keeps its key alive.
+      await new Promise((resolve) => setTimeout(resolve, CAP_LIVENESS_TTL_MS + 1000));
       assert.equal(await survivor.acquire('u', 'c4'), true);
       assert.equal(await survivor.acquire('u', 'c5'), false, 'c3 and c4 are still counted');
       await survivor.close();

@@ -146,11 +146,16 @@ function connect(token) {
   socket.io.on('reconnect_attempt', (attempt) => {
     setConnection('reconnecting', `Reconnecting… (attempt ${attempt})`);
   });
-  socket.on('connect_error', (error) => {
-    // Refused by the server (e.g. a bad token): Socket.IO does not retry, and says why.
-    if (!socket.active) {
+  socket.on('connect_error', (/** @type {Error & { data?: { code?: string } }} */ error) => {
+    // A refused token is final: sign in again. Any other refusal (the per-user socket cap, a
+    // server that cannot serve now) the room feed retries with back-off (room-feed.js).
+    if (!socket.active && error.data?.code === 'UNAUTHORIZED') {
       setConnection('refused', `Refused: ${error.message}`);
       void showSignIn(`The server refused the connection: ${error.message}`);
+      return;
+    }
+    if (!socket.active) {
+      setConnection('reconnecting', `Refused for now (${error.message}); retrying…`);
       return;
     }
     setConnection('reconnecting', `Cannot reach the server (${error.message}); retrying…`);

@@ -8,6 +8,13 @@
  *   more wait, and they are paged over HTTP).
  * - Because the server joins before it reads, a message can arrive both live and replayed:
  *   each id is delivered once. A live message can overtake replayed ones, so show by id.
+ * - When an instance's fan-out may have missed messages (Redis down, failed over, a publish
+ *   lost) the server sends `resync` with the id up to which the room was surely delivered;
+ *   the feed rejoins from there, so the gap is filled from PostgreSQL.
+ * - It never gives up: a refused or failed join, and a connection refused by the server's
+ *   middleware (the per-user socket cap, a database that cannot serve), are retried with
+ *   back-off (1 s doubling to 15 s, with jitter) until they succeed. Only a refused token
+ *   (`UNAUTHORIZED`) is final: retrying cannot mend it.
  *
  * Plain JavaScript with no dependency, so the page (public/js/app.js) and the Node tests
  * (test/catch-up-reload.test.ts) run the same code.
@@ -17,11 +24,14 @@
 /** @typedef {{ id: number, room: string, author: string, body: string, createdAt: string, origin?: MessageOrigin }} Message */
 /** @typedef {{ ok: true, replayed?: number, more?: boolean, nextCursor?: number } | { ok: false, error: { code: string, message: string } }} JoinResult */
 /** @typedef {{ messages: Message[], nextCursor: number | null }} MessagePage */
-/** @typedef {{ joined: boolean, error?: string, replayed?: number }} FeedStatus */
+/** @typedef {{ joined: boolean, error?: string, replayed?: number, retryInMs?: number }} FeedStatus */
+/** @typedef {{ room: string, after: number }} Resync */
 /**
  * What the feed needs of a Socket.IO client socket (socket.io-client's `Socket`).
  * @typedef {{
  *   connected: boolean,
+ *   active: boolean,
+ *   connect(): unknown,
  *   on(event: string, listener: (...args: any[]) => void): unknown,
  *   off(event: string, listener: (...args: any[]) => void): unknown,
  *   emit(event: string, ...args: any[]): unknown,
@@ -30,7 +40,8 @@
  */
 
 const PAGE = 100;
-const RETRY_MS = 2000;
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 15_000;
 const ACK_TIMEOUT_MS = 10_000;
 
 /**
@@ -56,6 +67,16 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
   let stopped = false;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let retryTimer;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let reconnectTimer;
+  /** Failures in a row, of joins and of refused connections: the back-off grows with them. */
+  let failures = 0;
+  const backOff = () => {
+    const ceiling = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(failures, 10));
+    failures += 1;
+    // Jitter, so clients refused together do not all come back in the same instant.
+    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+  };
 
   /** @param {Message} message */
   const deliver = (message) => {
@@ -71,12 +92,15 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
     if (complete && message.room === room) caughtUp = Math.max(caughtUp ?? 0, message.id);
   };
 
-  /** @param {number} mine */
+  /** @param {number} mine @returns {number} the delay */
   const retryLater = (mine) => {
     clearTimeout(retryTimer);
+    const delay = backOff();
     retryTimer = setTimeout(() => {
+      // A disconnected socket rejoins on its next connect instead.
       if (mine === attempt && socket.connected && !stopped) void join();
-    }, RETRY_MS);
+    }, delay);
+    return delay;
   };
 
   const join = async () => {
@@ -88,12 +112,14 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
     try {
       result = /** @type {JoinResult} */ (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('join', after === undefined ? { room } : { room, after }));
     } catch {
-      retryLater(mine); // no ack in time
+      if (mine === attempt) retryLater(mine); // no ack in time
       return;
     }
     if (mine !== attempt) return;
     if (!result.ok) {
-      onStatus({ joined: false, error: result.error.message });
+      // E.g. "Database is unavailable": the server has not kept this socket in the room.
+      const retryInMs = retryLater(mine);
+      onStatus({ joined: false, error: `${result.error.message}; retrying in ${Math.ceil(retryInMs / 1000)} s`, retryInMs });
       return;
     }
     try {
@@ -109,15 +135,16 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
       }
     } catch (error) {
       if (mine !== attempt) return;
-      onStatus({ joined: true, error: `cannot load the room's history: ${error instanceof Error ? error.message : String(error)}` });
       // The gap stays open (`caughtUp` unchanged): the next join replays it again.
-      retryLater(mine);
+      const retryInMs = retryLater(mine);
+      onStatus({ joined: true, error: `cannot load the room's history: ${error instanceof Error ? error.message : String(error)}; retrying in ${Math.ceil(retryInMs / 1000)} s`, retryInMs });
       return;
     }
     if (mine !== attempt) return;
     // Everything stored up to the server's read was replayed or paged, and everything after it arrives live.
     caughtUp = Math.max(caughtUp ?? 0, highest);
     complete = true;
+    failures = 0;
     onStatus({ joined: true, ...(result.replayed !== undefined ? { replayed: result.replayed } : {}) });
   };
 
@@ -126,10 +153,32 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
     attempt += 1;
     complete = false;
   };
+  /** @param {Resync} resync */
+  const onResync = (resync) => {
+    if (resync.room !== room || caughtUp === undefined || stopped) return;
+    // Live messages may have moved `caughtUp` past ones the fan-out lost: go back to where the
+    // server says delivery was whole, and rejoin from there (ids already held are dropped).
+    caughtUp = Math.min(caughtUp, resync.after);
+    if (socket.connected) void join();
+  };
+  /** @param {Error & { data?: { code?: string } }} error */
+  const onConnectError = (error) => {
+    // socket.io-client retries a connection it could not make, but not one the server's
+    // middleware refused (`active` false): that one is retried here, unless the token was refused.
+    if (socket.active || stopped || error.data?.code === 'UNAUTHORIZED') return;
+    clearTimeout(reconnectTimer);
+    const retryInMs = backOff();
+    onStatus({ joined: false, error: `Connection refused: ${error.message}; retrying in ${Math.ceil(retryInMs / 1000)} s`, retryInMs });
+    reconnectTimer = setTimeout(() => {
+      if (!stopped && !socket.connected && !socket.active) socket.connect();
+    }, retryInMs);
+  };
 
   socket.on('message', onLive);
+  socket.on('resync', onResync);
   socket.on('connect', onConnect);
   socket.on('disconnect', onDisconnect);
+  socket.on('connect_error', onConnectError);
   if (socket.connected) void join();
 
   return {
@@ -137,9 +186,12 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
       stopped = true;
       attempt += 1;
       clearTimeout(retryTimer);
+      clearTimeout(reconnectTimer);
       socket.off('message', onLive);
+      socket.off('resync', onResync);
       socket.off('connect', onConnect);
       socket.off('disconnect', onDisconnect);
+      socket.off('connect_error', onConnectError);
       if (socket.connected) socket.emit('leave', { room }, () => {});
     },
     caughtUpTo: () => caughtUp,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import { withTimeout } from '../lifecycle/timeout.js';
+import type { LastShare } from './last-share.js';
 import type { Member, MemberInfo, MembershipStore } from './membership-store.js';
 import { apiShare, overrideExceedsBudget, workerReserve, type BudgetSettings } from './pool-share.js';
 
@@ -23,6 +24,8 @@ export interface MembershipOptions {
   requestsServed?: () => number;
   logger: Logger;
   intervalMs?: number;
+  /** Where an API instance keeps its share, for a start while Redis is down (last-share.ts). */
+  lastShare?: LastShare;
 }
 
 export interface Membership {
@@ -48,7 +51,9 @@ function byPlace(a: Member, b: Member): number {
  * members leave, the rest grow back. Shrinking is immediate, and the claim in Redis follows
  * the connections actually open, so a member keeps its share until they are closed. While
  * Redis is unreachable the pool keeps its size and never grows. Resolves after the first
- * heartbeats, or at once (pool size 0, retrying) if Redis does not answer.
+ * heartbeats, or at once if Redis does not answer: then an API instance takes the share it had
+ * at its last known membership (`lastShare`, else 1) and a worker its WORKER_DB_POOL_MAX, and
+ * the heartbeats correct it once Redis answers.
  */
 export async function joinCluster(options: MembershipOptions): Promise<Membership> {
   const { store, self, settings, pool, logger } = options;
@@ -74,6 +79,7 @@ export async function joinCluster(options: MembershipOptions): Promise<Membershi
     if (next === size) return;
     size = next;
     pool.resize(next);
+    if (joined && reachable) options.lastShare?.write(next);
     const apis = members.filter((m) => m.role === 'api').length;
     const reserve = workerReserve(settings, members);
     log.info(
@@ -104,7 +110,8 @@ export async function joinCluster(options: MembershipOptions): Promise<Membershi
   /** Resolves true when Redis answered. */
   async function beat(): Promise<boolean> {
     // The first heartbeat asks for one connection; the next ones, once the others are seen, for the share.
-    const target = forced || joined ? want() : Math.min(want(), 1);
+    // A member that started on a fallback share (Redis was down) keeps it until the others are seen.
+    const target = forced || joined ? want() : Math.min(want(), Math.max(1, size));
     if (target < size) resize(target, 'shrinking to a new share');
     const stats = pool.stats();
     try {
@@ -135,6 +142,10 @@ export async function joinCluster(options: MembershipOptions): Promise<Membershi
   if (forced) resize(settings.poolMax ?? size, 'DB_POOL_MAX');
   // Once the others are seen, ask for the share at once rather than a heartbeat later.
   if (await beat()) await beat();
+  else if (!forced) {
+    const last = self.role === 'worker' ? settings.workerPool : options.lastShare?.read();
+    resize(last ?? 1, last === undefined ? 'cluster membership unreachable at start: one connection until it answers' : 'cluster membership unreachable at start: the share at the last known membership');
+  }
 
   let stopped = false;
   let current: Promise<void> = Promise.resolve();

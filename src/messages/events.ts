@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { EventAck } from '../realtime/socket-events.js';
 import type { ServerEventContract } from '../realtime/socket-server.js';
-import { messageEvent, roomStats, type joinResult, type messageOrigin, type RoomStats } from './schema.js';
+import { messageEvent, resyncEvent, roomStats, type joinResult, type messageOrigin, type RoomStats } from './schema.js';
 
 /** The Socket.IO events of the messages feature, so any client can be written against them (docs/realtime.md). */
 
@@ -9,11 +9,13 @@ export type Ack = (result: EventAck) => void;
 
 export type MessageOrigin = z.infer<typeof messageOrigin>;
 export type MessageEvent = z.infer<typeof messageEvent>;
+export type ResyncEvent = z.infer<typeof resyncEvent>;
 export type JoinResult = EventAck<z.infer<typeof joinResult>>;
 
 export interface MessageServerEvents {
   message: (message: MessageEvent) => void;
   stats: (stats: RoomStats) => void;
+  resync: (resync: ResyncEvent) => void;
 }
 
 export interface MessageClientEvents {
@@ -26,6 +28,10 @@ export const messageServerEvents: Record<keyof MessageServerEvents, ServerEventC
   message: {
     summary: 'A message in a room the client joined: live ones (from any instance) carry `origin`; those replayed by a join with `after` do not.',
     payload: messageEvent,
+  },
+  resync: {
+    summary: 'This instance\'s fan-out may have missed messages (Redis was unreachable or a publish failed): rejoin the room with `after` at most this event\'s `after`, and drop ids already held.',
+    payload: resyncEvent,
   },
   stats: { summary: 'Room activity from the background worker: messages posted to the room in the last window.', payload: roomStats },
 };

@@ -8,6 +8,8 @@ export interface MessageRepository {
   listLatest(room: string, options: { limit: number; before?: number | undefined }): Promise<StoredMessage[]>;
   /** Oldest first: the messages newer than `after`, the highest id the caller already holds. */
   listAfter(room: string, options: { limit: number; after: number }): Promise<StoredMessage[]>;
+  /** The newest message id in `room` created before `before` (0 when none): the resync point after a fan-out gap. */
+  lastIdBefore(room: string, before: Date): Promise<number>;
   /** Messages per room created in [from, to). */
   activityBetween(from: Date, to: Date): Promise<RoomActivity[]>;
   deleteOlderThan(cutoff: Date): Promise<number>;
@@ -33,6 +35,12 @@ export function createMessageRepository(prisma: PrismaClient): MessageRepository
       guarded('list messages', async () => {
         const rows = await prisma.message.findMany({ where: { room, id: { gt: after } }, orderBy: { id: 'asc' }, take: limit });
         return rows.map(toStored);
+      }),
+    lastIdBefore: (room, before) =>
+      guarded('resync point', async () => {
+        // Walks the (room, id desc) index from the newest message back to the cutoff: only the gap's rows.
+        const row = await prisma.message.findFirst({ where: { room, createdAt: { lt: before } }, orderBy: { id: 'desc' }, select: { id: true } });
+        return row?.id ?? 0;
       }),
     activityBetween: (from, to) =>
       guarded('room activity', async () => {

@@ -125,6 +125,12 @@ export const messageOrigin = z.object({ instanceId: z.number().int(), pid: z.num
 /** A `message` event: live ones carry their origin; replayed ones (a join with `after`) do not. */
 export const messageEvent = storedMessage.extend({ origin: messageOrigin.optional() });
 
+/** A `resync` event: the room's fan-out may have lost messages newer than `after`; rejoin with at most that `after`. */
+export const resyncEvent = z.object({
+  room: z.string(),
+  after: z.number().int().min(0).meta({ description: 'Every message up to this id was stored before the fan-out gap opened; newer ones may not have been delivered' }),
+});
+
 export const roomStats = z.object({
   room: z.string(),
   messages: z.number().int().min(0).meta({ description: 'Messages posted to the room during the window' }),

@@ -7,6 +7,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
 import { guardUnawaitedCommands } from '../redis/client.js';
 import type { ConnectionCap } from '../redis/connection-cap.js';
+import { watchFanOutGaps, type FanOutGaps } from './fan-out-gaps.js';
 
 /** Set on every socket by the handshake's authentication. */
 export interface SocketData {
@@ -60,6 +61,10 @@ export interface Realtime {
   io: RealtimeServer;
   attach(server: HttpServer): void;
   info(): { adapter: 'redis' | 'memory'; connectedClients: number };
+  /** When the Redis adapter may have missed events, and when it delivers again (none with the in-memory adapter). */
+  fanOutGaps: FanOutGaps | undefined;
+  /** The rooms this instance's clients are in (their own id rooms aside). */
+  localRooms(): string[];
   /** Drops this instance's clients so they reconnect to another instance; never touches other instances. */
   disconnectLocal(): void;
   close(): Promise<void>;
@@ -101,10 +106,14 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     serveClient: false,
   });
 
+  let fanOutGaps: FanOutGaps | undefined;
   if (options.redisAdapter) {
     const { pub, sub, channelKey } = options.redisAdapter;
+    const gaps = watchFanOutGaps(io, { pub, sub }, { logger: options.logger });
+    fanOutGaps = gaps;
+    const failed = () => { gaps.publishFailed(); };
     io.adapter(
-      createAdapter(guardUnawaitedCommands(pub, log), guardUnawaitedCommands(sub, log), {
+      createAdapter(guardUnawaitedCommands(pub, log, failed), guardUnawaitedCommands(sub, log), {
         key: channelKey,
         // How long a request to the other instances (e.g. /metrics collection) waits for answers.
         requestsTimeout: 2000,
@@ -182,6 +191,11 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     },
     // The engine exists only once attached; before that no client can be connected.
     info: () => ({ adapter: options.redisAdapter ? 'redis' : 'memory', connectedClients: attached ? io.engine.clientsCount : 0 }),
+    fanOutGaps,
+    localRooms: () => {
+      const adapter = io.of('/').adapter;
+      return [...adapter.rooms.keys()].filter((room) => !adapter.sids.has(room));
+    },
     disconnectLocal: () => {
       // Close each connection at the transport, after what is queued for it is sent, without
       // Socket.IO's disconnect packet: a client told "io server disconnect" does not
@@ -194,6 +208,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       // process's own (redis/connections.ts) and closed after this.
       closing ??= (async () => {
         for (const timer of expiries.values()) clearTimeout(timer);
+        fanOutGaps?.close();
         await io.close(() => undefined);
         await options.connectionCap?.close();
       })();

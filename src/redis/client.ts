@@ -49,9 +49,10 @@ const UNAWAITED = new Set(['publish', 'subscribe', 'psubscribe', 'unsubscribe', 
 /**
  * For a client handed to a library that fires commands and forgets them (the Socket.IO Redis
  * adapter and emitter). While Redis is down those commands reject, and an unhandled
- * rejection is fatal in this project; here the failure is logged (the event is lost) instead.
+ * rejection is fatal in this project; here the failure is logged (the event is lost) instead,
+ * and `onFailure` told, so the loss can be made good (realtime/fan-out-gaps.ts).
  */
-export function guardUnawaitedCommands(client: Redis, logger: Logger): Redis {
+export function guardUnawaitedCommands(client: Redis, logger: Logger, onFailure?: (command: string) => void): Redis {
   return new Proxy(client, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
@@ -59,6 +60,7 @@ export function guardUnawaitedCommands(client: Redis, logger: Logger): Redis {
       return (...args: unknown[]) =>
         (value as (...a: unknown[]) => Promise<unknown>).apply(target, args).catch((error: unknown) => {
           logger.warn({ err: error, command: property }, `Redis ${property} failed; the event did not reach other instances`);
+          onFailure?.(property);
           return undefined;
         });
     },
