@@ -130,12 +130,20 @@ function main(argv: string[]): void {
   try {
     const before = join(work, 'before.prisma');
     writeFileSync(before, snapshot);
-    let sql: string;
-    let tool: string;
+    let sql: string | undefined;
+    let tool: string | undefined;
+    let prisma7Failure = '';
     if (prisma7CanDiff()) {
-      sql = diffWithPrisma7(before, SCHEMA);
-      tool = 'Prisma 7';
-    } else {
+      try {
+        sql = diffWithPrisma7(before, SCHEMA);
+        tool = 'Prisma 7';
+      } catch (error) {
+        // An engine that does not run here (another platform's, a stand-in): the same diff with Prisma 6.19.
+        prisma7Failure = (error as { stderr?: string }).stderr ?? String(error);
+      }
+    }
+    if (sql === undefined || tool === undefined) {
+      if (prisma7Failure) console.error(`Prisma 7's migrate diff failed; diffing with Prisma 6.19 instead:\n${prisma7Failure.trim()}`);
       sql = diffWithPrisma6(before, SCHEMA, work);
       tool = 'Prisma 6.19 (tools/prisma-v6; Prisma 7 has no schema engine here)';
     }
