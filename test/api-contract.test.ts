@@ -89,6 +89,15 @@ function expressRoutes(app: Express): string[] {
   return found.sort();
 }
 
+/**
+ * Fails naming each route one list has and the other lacks, and the file that must change
+ * (docs/architecture.md#add-a-feature lists them all), instead of printing two long lists.
+ */
+function assertSameRoutes(have: string[], want: string[], missing: (route: string) => string, extra: (route: string) => string): void {
+  const problems = [...want.filter((route) => !have.includes(route)).map(missing), ...have.filter((route) => !want.includes(route)).map(extra)];
+  if (problems.length > 0) assert.fail(`${problems.join('\n')}\n(docs/architecture.md, "Add a feature", lists every file a new route touches)`);
+}
+
 function documentedRoutes(document: OpenApiDocument): string[] {
   return Object.entries(document.paths)
     .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))
@@ -97,13 +106,23 @@ function documentedRoutes(document: OpenApiDocument): string[] {
 
 describe('the routes in /openapi.json', () => {
   it('are exactly the routes the app serves: every Express route documented, every documented route served', () => {
-    assert.deepEqual(documentedRoutes(doc), expressRoutes(api.app));
+    assertSameRoutes(
+      documentedRoutes(doc),
+      expressRoutes(api.app),
+      (route) => `route ${route} is served but has no contract: add a RouteContract for it beside its router (the feature's routes.ts) and mount both together in src/api.ts`,
+      (route) => `route ${route} has a contract in /openapi.json but no router serves it`,
+    );
     assert.ok(documentedRoutes(doc).includes('POST /api/debug/crash'), 'the debug routes are mounted (and documented) outside production');
   });
 
   it('in production, leave out the debug routes and the development sign-in, as the app does', async () => {
     const productionDoc = (await (await fetch(`${production.url}/openapi.json`)).json()) as OpenApiDocument;
-    assert.deepEqual(documentedRoutes(productionDoc), expressRoutes(production.app));
+    assertSameRoutes(
+      documentedRoutes(productionDoc),
+      expressRoutes(production.app),
+      (route) => `route ${route} is served in production but has no contract`,
+      (route) => `route ${route} has a contract in production's /openapi.json but no router serves it there`,
+    );
     const left = documentedRoutes(doc).filter((route) => !documentedRoutes(productionDoc).includes(route));
     assert.deepEqual(left, ['GET /api/debug/delay', 'GET /api/debug/error', 'POST /api/debug/crash', 'POST /api/dev/token']);
   });
@@ -165,7 +184,12 @@ async function call(sample: Sample): Promise<Response> {
 
 describe('what the routes answer', () => {
   it('validates against the documented schema of its status, errors (400, 401, 500) included', async () => {
-    assert.deepEqual(Object.keys(SAMPLES).sort(), documentedRoutes(doc), 'a sample request for every documented route');
+    assertSameRoutes(
+      Object.keys(SAMPLES).sort(),
+      documentedRoutes(doc),
+      (route) => `route ${route} has no contract sample in test/api-contract.test.ts SAMPLES: add a request for each answer worth checking`,
+      (route) => `test/api-contract.test.ts SAMPLES has ${route}, which /openapi.json does not document`,
+    );
     for (const [route, samples] of Object.entries(SAMPLES)) {
       const [method = '', path = ''] = route.split(' ');
       const operation = doc.paths[path]?.[method.toLowerCase()] as Operation | undefined;
@@ -201,13 +225,16 @@ describe('the Socket.IO events in x-socket-events', () => {
     sockets.push(socket);
     assertValid(events().server.hello?.payload ?? {}, hello, 'hello');
 
+    // One message of its own to replay, so this test stands without the ones above.
+    const seeded = await call({ path: '/api/rooms/contract/messages', method: 'POST', body: { body: 'to replay' }, auth: true, status: 201 });
+    assert.equal(seeded.status, 201);
     const replayed = collect(socket, 'message');
     const joinPayload = { room: 'contract', after: 0 };
     assertValid(events().client.join?.payload ?? {}, joinPayload, 'join payload');
     const joined = await emitRaw(socket, 'join', joinPayload);
     assert.equal(joined.ok, true);
     assertValid(events().client.join?.ack ?? {}, joined, 'join ack');
-    assert.ok(replayed.length > 0, 'the messages posted above were replayed');
+    assert.ok(replayed.length > 0, 'the room\'s messages were replayed');
     for (const message of replayed) assertValid(events().server.message?.payload ?? {}, message, 'replayed message');
 
     const posted = await call({ path: '/api/rooms/contract/messages', method: 'POST', body: { body: 'live' }, auth: true, status: 201 });
@@ -237,7 +264,12 @@ describe('docs/api.md', () => {
     const named = new Set([...text.matchAll(/`(GET|POST|PUT|PATCH|DELETE) (\/[^\s`?]*)/g)].map(([, method, path]) => `${method} ${openApiPath(path ?? '')}`));
     // Files of the live page, not API operations (see expressRoutes above).
     const staticFiles = ['GET /', 'GET /vendor/socket.io/socket.io.min.js'];
-    assert.deepEqual([...named].filter((route) => !staticFiles.includes(route)).sort(), documentedRoutes(doc));
+    assertSameRoutes(
+      [...named].filter((route) => !staticFiles.includes(route)).sort(),
+      documentedRoutes(doc),
+      (route) => `route ${route} has no row in docs/api.md: add one to its "Routes" table, the route in backquotes`,
+      (route) => `docs/api.md names ${route}, which the app does not serve`,
+    );
   });
 
   it('and docs/realtime.md name every Socket.IO event', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { applyMigrations, MigrationError } from '../src/data/migrator.js';
+import { applyMigrations, localMigrations, MigrationError, MIGRATIONS_DIR } from '../src/data/migrator.js';
 import { adminQuery, createTestDatabase, execFileAsync, ROOT, waitFor, type TestDatabase } from './helpers/services.js';
 
 /**
@@ -52,15 +52,25 @@ async function migrationRows(db: TestDatabase) {
   );
 }
 
+/** Prisma 6 wants the URL in the schema's datasource; Prisma 7 wants it in prisma.config.ts. */
+function withUrl(file: string): string {
+  return readFileSync(file, 'utf8').replace('provider = "postgresql"', 'provider = "postgresql"\n  url      = env("DATABASE_URL")');
+}
+
+// What `npm run db:migration` diffs a changed schema against (scripts/db-migration.ts).
+const SNAPSHOT = join(MIGRATIONS_DIR, 'schema-as-migrated.prisma');
+
 describe('migrations', () => {
   const dbs: TestDatabase[] = [];
   let schemaDir: string;
+  // Derived from the folder, so a team's next migration changes nothing here.
+  let all: string[];
   before(async () => {
-    for (let i = 0; i < 3; i += 1) dbs.push(await createTestDatabase());
-    // Prisma 6 wants the URL in the schema's datasource; Prisma 7 wants it in prisma.config.ts.
+    all = await localMigrations(MIGRATIONS_DIR);
+    for (let i = 0; i < 4; i += 1) dbs.push(await createTestDatabase());
     schemaDir = mkdtempSync(join(tmpdir(), 'epc-schema-'));
-    const schema = readFileSync(join(ROOT, 'prisma', 'schema.prisma'), 'utf8').replace('provider = "postgresql"', 'provider = "postgresql"\n  url      = env("DATABASE_URL")');
-    writeFileSync(join(schemaDir, 'schema.prisma'), schema);
+    writeFileSync(join(schemaDir, 'schema.prisma'), withUrl(join(ROOT, 'prisma', 'schema.prisma')));
+    writeFileSync(join(schemaDir, 'as-migrated.prisma'), withUrl(SNAPSHOT));
     cpSync(join(ROOT, 'prisma', 'migrations'), join(schemaDir, 'migrations'), { recursive: true });
   });
   after(async () => {
@@ -72,12 +82,12 @@ describe('migrations', () => {
     const [ours] = dbs as [TestDatabase];
     const env = { ...process.env, DATABASE_URL: ours.url };
     const first = await execFileAsync('npm', ['run', '--silent', 'db:migrate'], { cwd: ROOT, env, timeout: 120_000 });
-    assert.deepEqual(migrateEvents(first.stdout, 'migration-applied').map((l) => l.migration), ['20261122000000_init']);
+    assert.deepEqual(migrateEvents(first.stdout, 'migration-applied').map((l) => l.migration), all);
     const rowsAfterFirst = await migrationRows(ours);
     const dumpAfterFirst = await schemaDump(ours);
 
     const second = await execFileAsync('npm', ['run', '--silent', 'db:migrate'], { cwd: ROOT, env, timeout: 120_000 });
-    assert.deepEqual(migrateEvents(second.stdout, 'migrations-done').map((l) => [l.applied, l.alreadyApplied]), [[[], 1]]);
+    assert.deepEqual(migrateEvents(second.stdout, 'migrations-done').map((l) => [l.applied, l.alreadyApplied]), [[[], all.length]]);
     assert.equal(migrateEvents(second.stdout, 'migration-applied').length, 0);
     assert.deepEqual(await migrationRows(ours), rowsAfterFirst);
     assert.equal(await schemaDump(ours), dumpAfterFirst);
@@ -103,6 +113,18 @@ describe('migrations', () => {
     assert.match(sql, /CREATE TABLE "messages"/);
     await adminQuery(sql, [], fromSchema.url);
     assert.equal(await schemaDump(ours, { withoutMigrationsTable: true }), await schemaDump(fromSchema));
+  });
+
+  it('npm run db:migration\'s record of the migrated schema is what the migrations produce, as of the last one', async () => {
+    const [ours, , , fromSnapshot] = dbs as [TestDatabase, TestDatabase, TestDatabase, TestDatabase];
+    assert.equal(/^\/\/ As of migration: (\S+)$/m.exec(readFileSync(SNAPSHOT, 'utf8'))?.[1], all.at(-1), `${SNAPSHOT} names the last migration`);
+    const sql = await prismaV6(fromSnapshot.url, 'migrate', 'diff', '--from-empty', '--to-schema-datamodel', join(schemaDir, 'as-migrated.prisma'), '--script');
+    await adminQuery(sql, [], fromSnapshot.url);
+    assert.equal(
+      await schemaDump(ours, { withoutMigrationsTable: true }),
+      await schemaDump(fromSnapshot),
+      'prisma/migrations/schema-as-migrated.prisma differs from what the migrations produce: a migration was written or edited by hand (docs/database.md)',
+    );
   });
 });
 

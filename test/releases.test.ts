@@ -15,7 +15,8 @@ import { adminQuery, createTestDatabase, freePort, ROOT, TEST_JWT_SECRET, unique
  * Release 1 is this build; release 2 is a copy of it with one more migration, as the next
  * image would be.
  */
-const NEW_MIGRATION = '20261201000000_message_edited_at';
+// Named and shaped so it follows, and never collides with, any migration the project has.
+const NEW_MIGRATION = '99991231235959_release_test_column';
 
 /** A copy of the built app, as an image holds it, with one more migration. */
 function nextRelease(): string {
@@ -25,7 +26,7 @@ function nextRelease(): string {
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   mkdirSync(join(dir, 'prisma', 'migrations', NEW_MIGRATION));
   // Additive, so release 1 keeps working on the new schema through the rollout.
-  writeFileSync(join(dir, 'prisma', 'migrations', NEW_MIGRATION, 'migration.sql'), 'ALTER TABLE "messages" ADD COLUMN "edited_at" TIMESTAMP(3);\n');
+  writeFileSync(join(dir, 'prisma', 'migrations', NEW_MIGRATION, 'migration.sql'), 'ALTER TABLE "messages" ADD COLUMN "release_test_column" TIMESTAMP(3);\n');
   return dir;
 }
 
