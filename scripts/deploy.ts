@@ -5,12 +5,14 @@
  * 1. Validate, before touching anything, the configuration every new instance will get: what
  *    ecosystem.config.cjs passes them (.env plus the caller's environment), with `--env NAME`'s
  *    overrides, so production rules apply when production is asked for. A bad value stops here
- *    with the one-line error and exit 1, and the running instances keep serving.
+ *    with the one-line error and exit 1, and the running instances keep serving; so does a
+ *    DB_CONNECTION_BUDGET too small for the API instances and the worker to share.
  * 2. Apply pending migrations (not on `--reload`).
  * 3. Start the apps, or reload them with zero downtime; then scale the API to the count the
  *    ecosystem file resolves (API_INSTANCES), down before the reload, up after it.
  * 4. Wait until every API instance answers /ready. If one does not within its listen timeout,
  *    say so, put the previous configuration back (a reload with it), and exit 1.
+ * 5. `pm2 save`, so `pm2 resurrect` and `pm2 startup`'s boot service bring back what started.
  *
  * Usage: node dist/scripts/deploy.js [--reload] [--env NAME] [--only APP] [other pm2 options]
  */
