@@ -26,6 +26,10 @@ const instances = env.API_INSTANCES || 'max';
 if (instances !== 'max' && !/^-?\d+$/.test(instances)) {
   throw new Error(`API_INSTANCES must be 'max', a number, or a negative number (CPUs minus N); got "${instances}"`);
 }
+// PM2 would read 0 as 'max': refused, since whoever writes 0 means something else (no API).
+if (Number(instances) === 0) {
+  throw new Error(`API_INSTANCES must be 'max' (one per CPU), a number from 1, or a negative number (CPUs minus N); got "${instances}" (PM2 would read 0 as max)`);
+}
 
 const common = {
   cwd: __dirname,

@@ -5,12 +5,14 @@
  * 1. Validate, before touching anything, the configuration every new instance will get: what
  *    ecosystem.config.cjs passes them (.env plus the caller's environment), with `--env NAME`'s
  *    overrides, so production rules apply when production is asked for. A bad value stops here
- *    with the one-line error and exit 1, and the running instances keep serving.
+ *    with the one-line error and exit 1, and the running instances keep serving; so does a
+ *    DB_CONNECTION_BUDGET too small for the API instances and the worker to share.
  * 2. Apply pending migrations (not on `--reload`).
  * 3. Start the apps, or reload them with zero downtime; then scale the API to the count the
  *    ecosystem file resolves (API_INSTANCES), down before the reload, up after it.
  * 4. Wait until every API instance answers /ready. If one does not within its listen timeout,
  *    say so, put the previous configuration back (a reload with it), and exit 1.
+ * 5. `pm2 save`, so `pm2 resurrect` and `pm2 startup`'s boot service bring back what started.
  *
  * Usage: node dist/scripts/deploy.js [--reload] [--env NAME] [--only APP] [other pm2 options]
  */
@@ -18,7 +20,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { CONFIG_VARIABLES, ConfigError, parseConfig, type Config } from '../src/config/env.js';
 import { projectRoot } from '../src/config/package-info.js';
-import { askEach, ECOSYSTEM, execFileAsync, instanceIdOf, jlist, loadEcosystem, PM2, resolveInstances, type EcosystemApp, type Pm2Process } from './pm2.js';
+import { minimumBudget } from '../src/cluster/pool-share.js';
+import { askEach, ECOSYSTEM, execFileAsync, instanceIdOf, jlist, loadEcosystem, PM2, resolveInstances, startDaemon, type EcosystemApp, type Pm2Process } from './pm2.js';
 
 class DeployError extends Error {}
 
@@ -106,12 +109,32 @@ function configOf(proc: Pm2Process): Record<string, string> {
   return Object.fromEntries(CONFIG_VARIABLES.map((name) => [name, typeof env[name] === 'string' ? env[name] : '']));
 }
 
+/**
+ * A budget the processes of this host cannot share (each API instance needs a connection, the
+ * workers their pools) would start instances that never become ready: refused here, before
+ * anything starts, with the minimum.
+ */
+function refuseBudgetBelowMinimum(apps: EcosystemApp[], envName: string | undefined): void {
+  const api = apps.find((app) => app.exec_mode === 'cluster');
+  if (!api) return;
+  const { db } = parseConfig(instanceEnv(api, envName));
+  const instances = resolveInstances(api.instances);
+  const minimum = minimumBudget({ workerPool: db.workerPoolMax }, instances);
+  if (db.connectionBudget < minimum) {
+    throw new ConfigError(
+      `Invalid configuration: DB_CONNECTION_BUDGET must be at least ${minimum} for ${instances} API instance(s) and the worker's pool of ${db.workerPoolMax} on this host; got ${db.connectionBudget}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
-  const apps = loadEcosystem().filter((app) => options.only === undefined || app.name === options.only);
+  const allApps = loadEcosystem();
+  const apps = allApps.filter((app) => options.only === undefined || app.name === options.only);
   if (apps.length === 0) throw new DeployError(`No app named ${options.only ?? ''} in ecosystem.config.cjs`);
   // Every app's instances get their configuration validated, with production rules if asked for.
   const configs = new Map(apps.map((app) => [app.name, parseConfig(instanceEnv(app, options.envName))]));
+  refuseBudgetBelowMinimum(allApps, options.envName);
 
   if (!options.reload) {
     const migrate = spawn(process.execPath, [join(projectRoot, 'dist', 'scripts', 'migrate.js')], { cwd: projectRoot, stdio: 'inherit', env: { ...process.env, ...instanceEnv(apps[0] as EcosystemApp, options.envName) } });
@@ -127,6 +150,8 @@ async function main(): Promise<void> {
   // below gets the API's MALLOC_* (ecosystem.config.cjs). One started without them gives its
   // instances glibc's defaults until `pm2 kill` (docs/operations.md).
   for (const [name, value] of Object.entries(api?.env ?? {})) if (name.startsWith('MALLOC_')) process.env[name] = value;
+  // Explicitly, first: on a machine where PM2 never ran, this is where its daemon starts.
+  await startDaemon(process.env);
   const before = await jlist(process.env);
   const running = api ? before.filter((p) => p.name === api.name) : [];
   const envArgs = options.envName ? ['--env', options.envName] : [];
@@ -163,6 +188,9 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   }
+  // What `pm2 resurrect` (and the boot script of `pm2 startup`) brings back after the daemon
+  // dies: exactly what this start left running.
+  await pm2(['save'], process.env);
   const list = spawn(PM2, ['list'], { cwd: projectRoot, env: process.env, stdio: 'inherit' });
   await new Promise((resolve) => list.once('exit', resolve));
 }

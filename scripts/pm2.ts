@@ -50,7 +50,7 @@ export function loadEcosystem(): EcosystemApp[] {
   }
 }
 
-/** What PM2 makes of `instances` in cluster mode: 'max' or 0 is the CPU count, -N the CPU count minus N. */
+/** What PM2 makes of `instances` in cluster mode: 'max' is the CPU count, -N the CPU count minus N (0, which PM2 reads as 'max', the ecosystem file refuses). */
 export function resolveInstances(instances: number | string): number {
   const cpus = os.availableParallelism();
   const n = typeof instances === 'number' ? instances : Number(instances);
@@ -58,10 +58,25 @@ export function resolveInstances(instances: number | string): number {
   return n < 0 ? Math.max(1, cpus + n) : n;
 }
 
+/**
+ * Starts the PM2 daemon for this PM2_HOME if none runs (`pm2 ping` does, and says so on
+ * stdout), so that what PM2 prints about spawning it never lands in another command's output.
+ * The daemon gets `env`: its instances inherit what glibc reads from it (MALLOC_*).
+ */
+export async function startDaemon(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  await execFileAsync(PM2, ['ping'], { cwd: projectRoot, env });
+}
+
 export async function jlist(env: NodeJS.ProcessEnv = process.env): Promise<Pm2Process[]> {
   const { stdout } = await execFileAsync(PM2, ['jlist'], { cwd: projectRoot, env, maxBuffer: 64 * 1024 * 1024 });
-  // A first call also prints that it spawned the PM2 daemon; the list is the line starting with [.
-  return JSON.parse(stdout.slice(stdout.search(/^\[/m))) as Pm2Process[];
+  // PM2 writes the list last, as one line of JSON without a newline; anything PM2 says before
+  // it (e.g. "[PM2] Spawning PM2 daemon ..." when no daemon ran) is on lines of its own.
+  const last = stdout.trimEnd().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(last) as Pm2Process[];
+  } catch {
+    throw new Error(`pm2 jlist printed no process list:\n${stdout.slice(0, 2000)}`);
+  }
 }
 
 export function instanceIdOf(proc: Pm2Process): string {

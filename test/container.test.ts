@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { chownSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,13 +17,43 @@ import { createTestDatabase, execFileAsync, freePort, ROOT, TEST_JWT_SECRET, uni
 const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
 
-describe('the container\'s command (pm2-runtime)', () => {
+/** Whether `nobody` can read `path`: every folder above it must let others through too. */
+function nobodyCanRead(path: string): boolean {
+  return spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'test', '-r', path]).status === 0;
+}
+
+/** What the image's last stage holds (Dockerfile), to run from a copy where `nobody` can read it. */
+const IMAGE_FILES = ['package.json', 'ecosystem.config.cjs', 'dist', 'node_modules', 'public', 'prisma'];
+
+/**
+ * A checkout `nobody` cannot reach (a clone under /root, or in a `mktemp -d` folder, 0700) is
+ * copied, as the image's files, into a folder it can: hard links where the file system allows
+ * (node_modules is 20 000 files), a copy otherwise. Files only their owner may read (a clone
+ * made with umask 077) cannot be run by `nobody` from anywhere: the test says so and skips.
+ */
+const reachable = !asRoot || nobodyCanRead(join(ROOT, 'package.json'));
+const worldReadable = (statSync(join(ROOT, 'package.json')).mode & 0o004) !== 0;
+const skip = asRoot && !worldReadable ? 'the checkout\'s files are readable by their owner only (umask 077), so `nobody` cannot run them' : false;
+
+function copyForNobody(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'epc-app-'));
+  chmodSync(dir, 0o755);
+  for (const name of IMAGE_FILES) {
+    const from = join(ROOT, name);
+    if (spawnSync('cp', ['-al', from, dir]).status !== 0) execFileSync('cp', ['-a', from, dir]);
+  }
+  return dir;
+}
+
+describe('the container\'s command (pm2-runtime)', { skip }, () => {
   let db: TestDatabase;
+  let appDir = ROOT;
   let pm2Home: string;
   let port: number;
   let runtime: LoggedProcess;
 
   before(async () => {
+    if (!reachable) appDir = copyForNobody();
     db = await createTestDatabase({ migrated: true });
     pm2Home = mkdtempSync(join(tmpdir(), 'epc-pm2-'));
     if (asRoot) chownSync(pm2Home, NOBODY, NOBODY);
@@ -44,8 +75,8 @@ describe('the container\'s command (pm2-runtime)', () => {
     };
     const command = ['dist/scripts/pm2-runtime.js', 'start', 'ecosystem.config.cjs', '--env', 'production'];
     runtime = asRoot
-      ? spawnLogged('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, ...command], { cwd: ROOT, env, detached: true })
-      : spawnLogged(process.execPath, command, { cwd: ROOT, env, detached: true });
+      ? spawnLogged('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, ...command], { cwd: appDir, env, detached: true })
+      : spawnLogged(process.execPath, command, { cwd: appDir, env, detached: true });
     await waitFor('both API instances and the worker to start', () => {
       const logs = runtime.logs();
       return logs.filter((l) => l.event === 'listening').length === 2 && logs.some((l) => l.event === 'worker-started');
@@ -56,6 +87,7 @@ describe('the container\'s command (pm2-runtime)', () => {
     if (runtime.child.exitCode === null && runtime.child.pid) process.kill(-runtime.child.pid, 'SIGKILL');
     await execFileAsync(join(ROOT, 'node_modules/.bin/pm2'), ['kill'], { env: { ...process.env, PM2_HOME: pm2Home } }).catch(() => undefined);
     rmSync(pm2Home, { recursive: true, force: true });
+    if (appDir !== ROOT) rmSync(appDir, { recursive: true, force: true });
     await db.drop();
   });
 

@@ -39,6 +39,7 @@ describe('metrics of a live 2-instance cluster', () => {
     for (const p of api) {
       const m = p.pm2_env.axm_monitor ?? {};
       assert.ok(value(m, 'req/sec') > 0, 'req/sec');
+      assert.match(`${String(m['req/sec']?.value)}${m['req/sec']?.unit ?? ''}`, /^[\d.]+$/, 'pm2 monit shows "req/sec <number>", its unit not repeated');
       assert.ok(value(m, 'p95 latency') > 0, 'p95 latency');
       assert.ok(value(m, 'heap used') > 1 && value(m, 'heap used') < 1024, 'heap used in MiB');
       assert.equal(value(m, 'Socket.IO clients'), 1);

@@ -38,3 +38,12 @@ export function overrideExceedsBudget(settings: BudgetSettings, members: readonl
   const apis = Math.max(1, members.filter((m) => m.role === 'api').length);
   return settings.poolMax * apis + workerReserve(settings, members) > settings.budget;
 }
+
+/**
+ * The smallest budget `apiInstances` API instances and the workers can share: one worker's
+ * pool plus one connection per API instance. Below it the split gives an instance nothing and
+ * it never becomes ready. (DB_POOL_MAX beyond the budget is allowed, with a warning.)
+ */
+export function minimumBudget(settings: Pick<BudgetSettings, 'workerPool'>, apiInstances: number): number {
+  return settings.workerPool + apiInstances;
+}

@@ -32,6 +32,9 @@ export const healthContract: RouteContract[] = [
   },
 ];
 
+/** Longer than any health body: a 24-character timestamp, an uptime in ms, a 7-digit pid. */
+export const HEALTH_BODY_BYTES = 160;
+
 /**
  * - Liveness (/health): answers from the process alone, never from a dependency, so a slow
  *   database cannot get an instance killed.
@@ -45,11 +48,14 @@ export function healthRoutes(deps: { instanceId: number; readiness: Readiness; e
     const body: z.infer<typeof healthBody> = {
       status: 'ok',
       timestamp: new Date().toISOString(),
-      uptime: process.uptime(),
+      uptime: Math.round(process.uptime() * 1000) / 1000,
       worker: process.pid,
       instanceId: deps.instanceId,
     };
-    res.json(body);
+    // Always HEALTH_BODY_BYTES long (JSON allows trailing spaces): ApacheBench, which every PM2
+    // guide points at this route, counts an answer whose length differs from the first as
+    // failed, and the uptime, pid and instance id vary in length between answers.
+    res.type('json').send(JSON.stringify(body).padEnd(HEALTH_BODY_BYTES));
   });
 
   router.get(['/ready', '/api/ready'], async (_req, res) => {

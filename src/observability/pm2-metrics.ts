@@ -11,7 +11,9 @@ const LOOP_RESOLUTION_MS = 10;
  * Only started under PM2.
  */
 export function startPm2Metrics(gauges: RuntimeGauges): RequestObserver {
-  const requests = tx2.meter({ name: 'req/sec', unit: 'req/s', samples: 1, timeframe: 60 });
+  // No unit: tx2's meter appends it to the value and sends it as the unit too, so pm2 monit
+  // would show "req/sec 268.07req/s req/s"; the name says it.
+  const requests = tx2.meter({ name: 'req/sec', samples: 1, timeframe: 60 });
   const latency = tx2.histogram({ name: 'p95 latency', unit: 'ms', measurement: 'p95' });
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();

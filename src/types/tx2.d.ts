@@ -3,7 +3,7 @@
 declare module 'tx2' {
   interface Tx2 {
     metric(options: { name: string; unit?: string; value: () => number }): void;
-    meter(options: { name: string; unit: string; samples?: number; timeframe?: number }): { mark(n?: number): void };
+    meter(options: { name: string; unit?: string; samples?: number; timeframe?: number }): { mark(n?: number): void };
     histogram(options: { name: string; unit?: string; measurement: 'p95' | 'p99' | 'mean' | 'median' | 'max' }): { update(value: number): void };
   }
   const tx2: Tx2;
