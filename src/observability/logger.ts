@@ -13,6 +13,8 @@ interface LoggerOptions {
   base: Record<string, unknown>;
   /** Where JSON lines go; stdout by default (tests pass a stream to read them back). */
   destination?: DestinationStream | undefined;
+  /** Fields of the active request or event, added to each line (tracing's trace and request ids). */
+  mixin?: (() => Record<string, unknown>) | undefined;
 }
 
 /**
@@ -49,16 +51,21 @@ function createLogger(options: LoggerOptions): Logger {
         return `[${role ?? '?'}${instance}] ${String(log[messageKey])}`;
       },
     });
-    return pino({ level: options.level, base, serializers: { err: serializeError } }, stream);
+    return pino({ level: options.level, base, serializers: { err: serializeError }, ...(options.mixin ? { mixin: options.mixin } : {}) }, stream);
   }
-  const json = { level: options.level, base, serializers: { err: serializeError }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } };
+  const json = { level: options.level, base, serializers: { err: serializeError }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) }, ...(options.mixin ? { mixin: options.mixin } : {}) };
   const destination = options.destination ?? (stdoutIsIntercepted() ? batchedStdout() : undefined);
   return destination ? pino(json, destination) : pino(json);
 }
 
 /** The logger of one of the project's processes, tagged with its role (and instance id). */
-export function createProcessLogger(config: Config, base: { role: 'api' | 'worker' | 'primary' | 'migrate'; instanceId?: number }, destination?: DestinationStream): Logger {
-  return createLogger({ level: config.log.level, pretty: !destination && shouldPrettyPrint(config.isProduction), base, destination });
+export function createProcessLogger(
+  config: Config,
+  base: { role: 'api' | 'worker' | 'primary' | 'migrate'; instanceId?: number },
+  destination?: DestinationStream,
+  mixin?: () => Record<string, unknown>,
+): Logger {
+  return createLogger({ level: config.log.level, pretty: !destination && shouldPrettyPrint(config.isProduction), base, destination, mixin });
 }
 
 /**

@@ -5,8 +5,10 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
+import type { Tracing } from '../observability/tracing.js';
 import { guardUnawaitedCommands } from '../redis/client.js';
 import type { ConnectionCap } from '../redis/connection-cap.js';
+import { tracedAdapter } from './traced-adapter.js';
 
 /** Set on every socket by the handshake's authentication. */
 export interface SocketData {
@@ -54,6 +56,8 @@ export interface RealtimeOptions {
   /** Caps each user's connections across the cluster (MAX_SOCKETS_PER_USER); none when undefined. */
   connectionCap: ConnectionCap | undefined;
   logger: Logger;
+  /** When on: each broadcast carries its trace to every instance, whose delivery is a span of it (traced-adapter.ts). */
+  tracing?: Tracing | undefined;
 }
 
 export interface Realtime {
@@ -103,13 +107,12 @@ export function createRealtime(options: RealtimeOptions): Realtime {
 
   if (options.redisAdapter) {
     const { pub, sub, channelKey } = options.redisAdapter;
-    io.adapter(
-      createAdapter(guardUnawaitedCommands(pub, log), guardUnawaitedCommands(sub, log), {
-        key: channelKey,
-        // How long a request to the other instances (e.g. /metrics collection) waits for answers.
-        requestsTimeout: 2000,
-      }),
-    );
+    const adapter = createAdapter(guardUnawaitedCommands(pub, log), guardUnawaitedCommands(sub, log), {
+      key: channelKey,
+      // How long a request to the other instances (e.g. /metrics collection) waits for answers.
+      requestsTimeout: 2000,
+    });
+    io.adapter(options.tracing ? tracedAdapter(adapter, options.tracing) : adapter);
     log.info({ event: 'socket-adapter', adapter: 'redis' }, 'Socket.IO Redis Adapter enabled for cluster mode');
   } else {
     log.warn({ event: 'socket-adapter', adapter: 'memory' }, 'Socket.IO uses the in-memory adapter (ENABLE_CLUSTER=false): events reach only clients of the instance that emits them');
