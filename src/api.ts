@@ -104,6 +104,8 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     instanceId: identity.instanceId,
     authenticate: (handshake) => tokens.verify(handshakeToken(handshake)),
     tracing,
+    // The registry is made below, once realtime can report its clients; a delivery comes later still.
+    fanoutDelay: (seconds) => { metrics.fanoutDelay(seconds); },
     connectionCap:
       config.socket.maxPerUser > 0
         ? createConnectionCap({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}sockets:`, max: config.socket.maxPerUser, logger })
@@ -140,7 +142,14 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   const apiLimiter = limiter('api', config.rateLimit.apiPerAddress);
   const writeLimiter = limiter('write', config.rateLimit.writesPerUser);
 
-  const gauges = { poolStats: () => database.poolStats(), socketClients: () => realtime.info().connectedClients, inFlight: requests.inFlight };
+  const gauges = {
+    poolStats: () => database.poolStats(),
+    socketClients: () => realtime.info().connectedClients,
+    inFlight: requests.inFlight,
+    connectionBudget: config.db.connectionBudget,
+    maxMemoryRestartBytes: identity.maxMemoryRestartBytes,
+    dependencies: async () => Object.fromEntries(Object.entries((await readiness.check()).checks).map(([name, check]) => [name, check.status === 'ok'])),
+  };
   const metrics = createMetricsRegistry({ instance: identity.instanceId, host }, gauges);
   observers.push(metrics);
   if (identity.processManager === 'pm2') observers.push(startPm2Metrics(gauges));

@@ -15,6 +15,8 @@ export interface ClusterIdentity {
   readonly processManager: ProcessManager;
   readonly clusterMode: boolean;
   readonly cpuCount: number;
+  /** PM2's max_memory_restart in bytes (PM2 passes its settings to the process's environment), for the memory alert. */
+  readonly maxMemoryRestartBytes?: number | undefined;
 }
 
 function toInt(value: string | undefined): number | undefined {
@@ -29,6 +31,7 @@ export function detectIdentity(env: NodeJS.ProcessEnv = process.env): ClusterIde
       processManager: 'pm2' as const,
       instanceId: toInt(env.NODE_APP_INSTANCE) ?? 0,
       clusterMode: env.exec_mode === 'cluster_mode',
+      maxMemoryRestartBytes: toInt(env.max_memory_restart),
     });
   }
   if (cluster.isWorker && cluster.worker) {

@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Tracing } from '../observability/tracing.js';
 import { guardUnawaitedCommands } from '../redis/client.js';
 import type { ConnectionCap } from '../redis/connection-cap.js';
-import { tracedAdapter } from './traced-adapter.js';
+import { observedAdapter } from './observed-adapter.js';
 
 /** Set on every socket by the handshake's authentication. */
 export interface SocketData {
@@ -56,8 +56,10 @@ export interface RealtimeOptions {
   /** Caps each user's connections across the cluster (MAX_SOCKETS_PER_USER); none when undefined. */
   connectionCap: ConnectionCap | undefined;
   logger: Logger;
-  /** When on: each broadcast carries its trace to every instance, whose delivery is a span of it (traced-adapter.ts). */
+  /** When on: each broadcast carries its trace to every instance, whose delivery is a span of it (observed-adapter.ts). */
   tracing?: Tracing | undefined;
+  /** Told the delay of each broadcast from another instance, at its delivery here. */
+  fanoutDelay?: ((seconds: number) => void) | undefined;
 }
 
 export interface Realtime {
@@ -112,7 +114,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       // How long a request to the other instances (e.g. /metrics collection) waits for answers.
       requestsTimeout: 2000,
     });
-    io.adapter(options.tracing ? tracedAdapter(adapter, options.tracing) : adapter);
+    io.adapter(observedAdapter(adapter, { tracing: options.tracing, fanoutDelay: options.fanoutDelay }));
     log.info({ event: 'socket-adapter', adapter: 'redis' }, 'Socket.IO Redis Adapter enabled for cluster mode');
   } else {
     log.warn({ event: 'socket-adapter', adapter: 'memory' }, 'Socket.IO uses the in-memory adapter (ENABLE_CLUSTER=false): events reach only clients of the instance that emits them');
