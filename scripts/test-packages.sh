@@ -8,6 +8,8 @@ PACKAGES=(
   "ab apache2-utils"      # load for the reload, pgbouncer and first-run tests (test/helpers/load.ts)
   "chromium chromium"     # the live page's end-to-end tests (test/helpers/browser.ts)
   "pgbouncer pgbouncer"   # test/pgbouncer.test.ts starts its own PgBouncer
+  "prometheus prometheus" # test/prometheus.test.ts runs Prometheus against a cluster (deploy/observability/)
+  "promtool prometheus"   # the same test checks and tests the alert rules
 )
 
 # pgbouncer is in /usr/sbin, which a non-root PATH may lack.

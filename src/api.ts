@@ -47,6 +47,7 @@ import { accessLog } from './observability/access-log.js';
 import { createProcessLogger, type Logger } from './observability/logger.js';
 import { createMetricsRegistry } from './observability/metrics.js';
 import { startPm2Metrics } from './observability/pm2-metrics.js';
+import type { Tracing } from './observability/tracing.js';
 import { createSocketEvents } from './realtime/socket-events.js';
 import { browserClientDir } from './realtime/browser-client.js';
 import { createRealtime, realtimeServerEvents } from './realtime/socket-server.js';
@@ -73,11 +74,14 @@ const METRICS_COLLECT_TIMEOUT_MS = 2500;
 export interface ApiOptions {
   logger?: Logger;
   identity?: ClusterIdentity;
+  /** OpenTelemetry, when the OTEL_* variables turn it on (main.ts starts it before importing this). */
+  tracing?: Tracing | undefined;
 }
 
 export async function startApi(config: Config, options: ApiOptions = {}): Promise<RunningApi> {
   const identity = options.identity ?? detectIdentity();
   const logger = options.logger ?? createProcessLogger(config, { role: 'api', instanceId: identity.instanceId });
+  const { tracing } = options;
 
   const host = config.cluster.hostId;
   // Sized by the cluster membership below: nothing until this instance has a share of the budget.
@@ -101,13 +105,16 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     maxPayloadBytes: config.socket.maxPayloadBytes,
     instanceId: identity.instanceId,
     authenticate: (handshake) => tokens.verify(handshakeToken(handshake)),
+    tracing,
+    // The registry is made below, once realtime can report its clients; a delivery comes later still.
+    fanoutDelay: (seconds) => { metrics.fanoutDelay(seconds); },
     connectionCap:
       config.socket.maxPerUser > 0
         ? createConnectionCap({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}sockets:`, instanceKeyPrefix: `${config.redis.keyPrefix}socket-instances:`, max: config.socket.maxPerUser, logger })
         : undefined,
     logger,
   });
-  const events = createSocketEvents(realtime.io, { eventsPerSecond: config.socket.eventsPerSecond, isProduction: config.isProduction, logger });
+  const events = createSocketEvents(realtime.io, { eventsPerSecond: config.socket.eventsPerSecond, isProduction: config.isProduction, logger, tracing });
   // Filled below, once the metrics exist; the access log is first, as it always runs.
   const observers: RequestObserver[] = [accessLog(logger)];
   const requests = observeRequests(observers, { headers: { 'X-Instance-Id': String(identity.instanceId), ...securityHeaders(HELMET_OPTIONS) } });
@@ -138,7 +145,14 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   const apiLimiter = limiter('api', config.rateLimit.apiPerAddress);
   const writeLimiter = limiter('write', config.rateLimit.writesPerUser);
 
-  const gauges = { poolStats: () => database.poolStats(), socketClients: () => realtime.info().connectedClients, inFlight: requests.inFlight };
+  const gauges = {
+    poolStats: () => database.poolStats(),
+    socketClients: () => realtime.info().connectedClients,
+    inFlight: requests.inFlight,
+    connectionBudget: config.db.connectionBudget,
+    maxMemoryRestartBytes: identity.maxMemoryRestartBytes,
+    dependencies: async () => Object.fromEntries(Object.entries((await readiness.check()).checks).map(([name, check]) => [name, check.status === 'ok'])),
+  };
   const metrics = createMetricsRegistry({ instance: identity.instanceId, host }, gauges);
   observers.push(metrics);
   if (identity.processManager === 'pm2') observers.push(startPm2Metrics(gauges));
@@ -177,7 +191,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     trustProxy: config.http.trustProxy,
     bodyLimit: config.http.bodyLimit,
     isProduction: config.isProduction,
-    observeRequests: requests.middleware,
+    observeRequests: tracing ? tracing.http(requests.middleware) : requests.middleware,
     // Probes and scrapes must never be refused: a load balancer would take the instance out.
     requestLimit: apiLimiter && rateLimit(apiLimiter, { keyOf: (req: Request) => (EXEMPT_FROM_LIMITS.has(req.path) ? undefined : req.ip), what: 'requests from this address' }),
     routers: [
@@ -212,6 +226,8 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
       // Last but Redis: this instance keeps its share of the budget until its connections are closed.
       { name: 'membership', run: () => membership.leave() },
       { name: 'redis', run: () => redis.close() },
+      // Last: the spans of everything above are exported within the shutdown budget.
+      ...(tracing ? [{ name: 'tracing', run: () => tracing.shutdown() }] : []),
     ],
     logger,
     { timeoutMs: budget.stopMs },

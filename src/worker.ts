@@ -18,6 +18,7 @@ import { createBroadcaster } from './messages/broadcaster.js';
 import { pruneMessagesJob, roomStatsJob } from './messages/jobs.js';
 import { createMessageRepository } from './messages/repository.js';
 import { createProcessLogger, type Logger } from './observability/logger.js';
+import type { Tracing } from './observability/tracing.js';
 import { guardUnawaitedCommands } from './redis/client.js';
 import { createRedisConnections } from './redis/connections.js';
 import { createJobCursor } from './scheduler/job-cursor.js';
@@ -29,7 +30,7 @@ export interface RunningWorker {
   stop(): Promise<boolean>;
 }
 
-export async function startWorker(config: Config, options: { logger?: Logger } = {}): Promise<RunningWorker> {
+export async function startWorker(config: Config, options: { logger?: Logger; tracing?: Tracing | undefined } = {}): Promise<RunningWorker> {
   const { instanceId } = detectIdentity();
   const logger = options.logger ?? createProcessLogger(config, { role: 'worker', instanceId });
   // Sized by the cluster membership: its pool comes off the top of the budget.
@@ -66,6 +67,7 @@ export async function startWorker(config: Config, options: { logger?: Logger } =
     redis: redis.commands,
     keyPrefix: config.redis.keyPrefix,
     logger,
+    tracing: options.tracing,
     // A job never runs against a schema it has not seen to be current.
     jobs: [
       roomStatsJob({
@@ -88,6 +90,7 @@ export async function startWorker(config: Config, options: { logger?: Logger } =
         { name: 'database', run: () => database.close() },
         { name: 'membership', run: () => membership.leave() },
         { name: 'redis', run: () => redis.close() },
+        ...(options.tracing ? [{ name: 'tracing', run: () => options.tracing?.shutdown() }] : []),
       ],
       logger,
       // Every step ends before the shutdown deadline (half a second kept for the exit).

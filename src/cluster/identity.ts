@@ -21,6 +21,8 @@ export interface ClusterIdentity {
    * mode's file is written by the PM2 daemon, from a pipe.
    */
   readonly ownLogFile?: string | undefined;
+  /** PM2's max_memory_restart in bytes (PM2 passes its settings to the process's environment), for the memory alert. */
+  readonly maxMemoryRestartBytes?: number | undefined;
 }
 
 function toInt(value: string | undefined): number | undefined {
@@ -36,6 +38,7 @@ export function detectIdentity(env: NodeJS.ProcessEnv = process.env): ClusterIde
       instanceId: toInt(env.NODE_APP_INSTANCE) ?? 0,
       clusterMode: env.exec_mode === 'cluster_mode',
       ownLogFile: env.exec_mode === 'cluster_mode' && env.merge_logs !== 'true' && env.pm_out_log_path?.startsWith('/') && env.pm_out_log_path !== '/dev/null' ? env.pm_out_log_path : undefined,
+      maxMemoryRestartBytes: toInt(env.max_memory_restart),
     });
   }
   if (cluster.isWorker && cluster.worker) {

@@ -12,6 +12,8 @@ import { projectRoot } from './package-info.js';
  */
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
+const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
 const DEV_JWT_SECRET = 'dev-only-insecure-secret-do-not-use-in-production';
 
 function integer(min: number, max?: number) {
@@ -147,6 +149,20 @@ const schema = z.object({
     .trim()
     .regex(/^[\w.:-]{1,64}$/, { error: 'must be 1 to 64 letters, digits, _ . : or -' })
     .optional(),
+
+  // OpenTelemetry's standard variables, read by its SDK itself (observability/tracing-sdk.ts).
+  // Listed so that tracing is known to be on before anything loads, a bad value stops the start
+  // like any other, and PM2 passes them to every instance on a reload. Tracing is on when an
+  // OTLP endpoint is set and OTEL_SDK_DISABLED is not.
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(/^https?$/, 'an http:// or https:// URL').optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url(/^https?$/, 'an http:// or https:// URL').optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(OTLP_PROTOCOLS, { error: `must be one of ${OTLP_PROTOCOLS.join(', ')}` }).optional(),
+  OTEL_EXPORTER_OTLP_HEADERS: z.string().optional(),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).optional(),
+  OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
+  OTEL_TRACES_SAMPLER: z.enum(SAMPLERS, { error: `must be one of ${SAMPLERS.join(', ')}` }).optional(),
+  OTEL_TRACES_SAMPLER_ARG: z.string().optional(),
+  OTEL_SDK_DISABLED: boolean.optional(),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -219,6 +235,11 @@ function build(raw: Raw, options: ConfigOptions) {
       retentionDays: raw.MESSAGE_RETENTION_DAYS,
     },
     nodeCluster: { workers: raw.CLUSTER_WORKERS },
+    tracing: {
+      enabled: (raw.OTEL_EXPORTER_OTLP_ENDPOINT ?? raw.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) !== undefined && raw.OTEL_SDK_DISABLED !== true,
+      // Unset: the project's name; the role and instance go in service.instance.id.
+      serviceName: raw.OTEL_SERVICE_NAME,
+    },
     // Names this machine in the cluster's membership and metrics; distinct per host.
     cluster: { hostId: raw.HOST_ID ?? os.hostname() },
   };

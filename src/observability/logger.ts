@@ -16,6 +16,8 @@ interface LoggerOptions {
   destination?: DestinationStream | undefined;
   /** Rotate the PM2 log file this process writes itself (see log-rotation.ts). */
   rotation?: LogRotationOptions | undefined;
+  /** Fields of the active request or event, added to each line (tracing's trace and request ids). */
+  mixin?: (() => Record<string, unknown>) | undefined;
 }
 
 /**
@@ -52,9 +54,9 @@ function createLogger(options: LoggerOptions): Logger {
         return `[${role ?? '?'}${instance}] ${String(log[messageKey])}`;
       },
     });
-    return pino({ level: options.level, base, serializers: { err: serializeError } }, stream);
+    return pino({ level: options.level, base, serializers: { err: serializeError }, ...(options.mixin ? { mixin: options.mixin } : {}) }, stream);
   }
-  const json = { level: options.level, base, serializers: { err: serializeError }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } };
+  const json = { level: options.level, base, serializers: { err: serializeError }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) }, ...(options.mixin ? { mixin: options.mixin } : {}) };
   const destination = options.destination ?? (stdoutIsIntercepted() ? batchedStdout(options.rotation ? rotatingWrite(toStdout, options.rotation) : toStdout) : undefined);
   return destination ? pino(json, destination) : pino(json);
 }
@@ -62,11 +64,16 @@ function createLogger(options: LoggerOptions): Logger {
 /**
  * The logger of one of the project's processes, tagged with its role (and instance id).
  * `ownLogFile`: the PM2 log file this process writes itself (ClusterIdentity.ownLogFile),
- * rotated at LOG_MAX_SIZE.
+ * rotated at LOG_MAX_SIZE. `mixin`: fields of the active request or event (tracing's ids).
  */
-export function createProcessLogger(config: Config, base: { role: 'api' | 'worker' | 'primary' | 'migrate'; instanceId?: number }, destination?: DestinationStream, ownLogFile?: string): Logger {
-  const rotation = ownLogFile === undefined ? undefined : { file: ownLogFile, maxBytes: config.log.maxBytes, retain: config.log.retain };
-  return createLogger({ level: config.log.level, pretty: !destination && shouldPrettyPrint(config.isProduction), base, destination, rotation });
+export function createProcessLogger(
+  config: Config,
+  base: { role: 'api' | 'worker' | 'primary' | 'migrate'; instanceId?: number },
+  destination?: DestinationStream,
+  extra: { ownLogFile?: string | undefined; mixin?: (() => Record<string, unknown>) | undefined } = {},
+): Logger {
+  const rotation = extra.ownLogFile === undefined ? undefined : { file: extra.ownLogFile, maxBytes: config.log.maxBytes, retain: config.log.retain };
+  return createLogger({ level: config.log.level, pretty: !destination && shouldPrettyPrint(config.isProduction), base, destination, rotation, mixin: extra.mixin });
 }
 
 /**

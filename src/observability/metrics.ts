@@ -5,13 +5,19 @@ export interface RuntimeGauges {
   poolStats: () => { max: number; idle: number; inUse: number; waiting: number };
   socketClients: () => number;
   inFlight: () => number;
+  /** DB_CONNECTION_BUDGET: what every pool of the cluster may hold together. */
+  connectionBudget?: number;
+  /** PM2's max_memory_restart, when known. */
+  maxMemoryRestartBytes?: number | undefined;
+  /** Whether each dependency answers now (readiness's checks), asked at each scrape. */
+  dependencies?: () => Promise<Record<string, boolean>>;
 }
 
 /**
  * This instance's Prometheus registry. Every series carries `instance` (the instance id) and
  * `host`, so series from different instances stay apart when /metrics merges them.
  */
-export function createMetricsRegistry(labels: { instance: number; host: string }, gauges: RuntimeGauges): RequestObserver & { registry: Registry } {
+export function createMetricsRegistry(labels: { instance: number; host: string }, gauges: RuntimeGauges): RequestObserver & { registry: Registry; fanoutDelay: (seconds: number) => void } {
   const registry = new Registry();
   registry.setDefaultLabels({ instance: String(labels.instance), host: labels.host });
   collectDefaultMetrics({ register: registry });
@@ -54,8 +60,35 @@ export function createMetricsRegistry(labels: { instance: number; host: string }
     },
   });
 
+  // What deploy/observability/ alerts and graphs on besides the above.
+  if (gauges.connectionBudget !== undefined) {
+    new Gauge({ name: 'db_connection_budget', help: 'DB_CONNECTION_BUDGET: connections every process of the cluster may hold together', registers: [registry] }).set(gauges.connectionBudget);
+  }
+  if (gauges.maxMemoryRestartBytes !== undefined) {
+    new Gauge({ name: 'pm2_max_memory_restart_bytes', help: 'PM2 restarts this instance when its RSS passes this', registers: [registry] }).set(gauges.maxMemoryRestartBytes);
+  }
+  const { dependencies } = gauges;
+  if (dependencies) {
+    new Gauge({
+      name: 'dependency_up',
+      help: 'Whether a dependency (database, redis) answers this instance, checked at each scrape',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+      async collect() {
+        for (const [dependency, up] of Object.entries(await dependencies())) this.set({ dependency }, up ? 1 : 0);
+      },
+    });
+  }
+  const fanout = new Histogram({
+    name: 'socketio_fanout_delay_seconds',
+    help: 'From an emit on another instance to its delivery to this instance\'s sockets (through Redis)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+
   return {
     registry,
+    fanoutDelay: (seconds) => { fanout.observe(Math.max(0, seconds)); },
     requestFinished: ({ req, res, route, seconds }) => {
       requestDuration.observe({ method: req.method, route, status_code: res.statusCode }, seconds);
       if (res.statusCode >= 500) errors.inc();

@@ -29,7 +29,7 @@ function requestId(req: Request): string {
  * the one that matched; 'unmatched' when no route did. Never the raw path, so random URLs
  * cannot explode a metric's series count.
  */
-function routeLabel(req: Request): string {
+export function routeLabel(req: Request): string {
   const path = (req.route as { path?: unknown } | undefined)?.path;
   if (typeof path === 'string') return `${req.baseUrl}${path}`;
   if (Array.isArray(path)) {

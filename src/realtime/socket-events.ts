@@ -4,6 +4,7 @@ import { AppError } from '../errors/app-error.js';
 import { errorDetailSchema } from '../errors/error-body.js';
 import { fieldProblems, validationFailed } from '../errors/validation.js';
 import type { Logger } from '../observability/logger.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { RealtimeServer, RealtimeSocket } from './socket-server.js';
 
 /**
@@ -58,7 +59,7 @@ type Ack = (result: EventAck) => void;
 /** A client sending this many times the limit within one window is disconnected. */
 const FLOOD_FACTOR = 2;
 
-export function createSocketEvents(io: RealtimeServer, options: { eventsPerSecond: number; isProduction: boolean; logger: Logger }): SocketEvents {
+export function createSocketEvents(io: RealtimeServer, options: { eventsPerSecond: number; isProduction: boolean; logger: Logger; tracing?: Tracing | undefined }): SocketEvents {
   const log = options.logger.child({ component: 'socket.io' });
   const handlers = new Map<string, (args: unknown[], ack: Ack | undefined, context: EventContext) => Promise<void>>();
   const contracts: Record<string, ClientEventContract> = {};
@@ -89,7 +90,10 @@ export function createSocketEvents(io: RealtimeServer, options: { eventsPerSecon
       void throttle.consume(socket.id).then(
         () => {
           const handler = typeof event === 'string' ? handlers.get(event) : undefined;
-          if (handler) {
+          const { tracing } = options;
+          if (handler && tracing) {
+            void tracing.span(`socket.io ${event as string}`, { 'app.socket_event': event as string, 'app.socket_id': socket.id }, () => handler(args, ack, context));
+          } else if (handler) {
             void handler(args, ack, context);
           } else {
             log.debug({ socketId: socket.id, user: context.user, socketEvent: String(event) }, 'Unknown Socket.IO event');

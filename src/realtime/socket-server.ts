@@ -5,9 +5,11 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
+import type { Tracing } from '../observability/tracing.js';
 import { guardUnawaitedCommands } from '../redis/client.js';
 import type { ConnectionCap } from '../redis/connection-cap.js';
 import { watchFanOutGaps, type FanOutGaps } from './fan-out-gaps.js';
+import { observedAdapter } from './observed-adapter.js';
 
 /** Set on every socket by the handshake's authentication. */
 export interface SocketData {
@@ -55,6 +57,10 @@ export interface RealtimeOptions {
   /** Caps each user's connections across the cluster (MAX_SOCKETS_PER_USER); none when undefined. */
   connectionCap: ConnectionCap | undefined;
   logger: Logger;
+  /** When on: each broadcast carries its trace to every instance, whose delivery is a span of it (observed-adapter.ts). */
+  tracing?: Tracing | undefined;
+  /** Told the delay of each broadcast from another instance, at its delivery here. */
+  fanoutDelay?: ((seconds: number) => void) | undefined;
 }
 
 export interface Realtime {
@@ -112,13 +118,12 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     const gaps = watchFanOutGaps(io, { pub, sub }, { logger: options.logger });
     fanOutGaps = gaps;
     const failed = () => { gaps.publishFailed(); };
-    io.adapter(
-      createAdapter(guardUnawaitedCommands(pub, log, failed), guardUnawaitedCommands(sub, log), {
-        key: channelKey,
-        // How long a request to the other instances (e.g. /metrics collection) waits for answers.
-        requestsTimeout: 2000,
-      }),
-    );
+    const adapter = createAdapter(guardUnawaitedCommands(pub, log, failed), guardUnawaitedCommands(sub, log), {
+      key: channelKey,
+      // How long a request to the other instances (e.g. /metrics collection) waits for answers.
+      requestsTimeout: 2000,
+    });
+    io.adapter(observedAdapter(adapter, { tracing: options.tracing, fanoutDelay: options.fanoutDelay }));
     log.info({ event: 'socket-adapter', adapter: 'redis' }, 'Socket.IO Redis Adapter enabled for cluster mode');
   } else {
     log.warn({ event: 'socket-adapter', adapter: 'memory' }, 'Socket.IO uses the in-memory adapter (ENABLE_CLUSTER=false): events reach only clients of the instance that emits them');

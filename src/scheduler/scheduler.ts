@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { acquireLease, type Lease } from './lease.js';
+import type { Tracing } from '../observability/tracing.js';
 
 export interface Job {
   name: string;
@@ -22,7 +23,7 @@ export interface Scheduler {
  * worker out, and one that loses its lock anyway cannot commit. If Redis cannot be reached
  * the tick is skipped: a late job is better than a duplicated one.
  */
-export function startScheduler(options: { jobs: Job[]; redis: Redis; keyPrefix: string; logger: Logger }): Scheduler {
+export function startScheduler(options: { jobs: Job[]; redis: Redis; keyPrefix: string; logger: Logger; tracing?: Tracing | undefined }): Scheduler {
   const timers = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<void>>();
   let stopped = false;
@@ -51,7 +52,9 @@ export function startScheduler(options: { jobs: Job[]; redis: Redis; keyPrefix: 
     if (stopped) return;
     const timer = setTimeout(() => {
       timers.delete(timer);
-      const run = tick(job).finally(() => {
+      // Traced: a span per tick, its lock, queries and emits inside it.
+      const { tracing } = options;
+      const run = (tracing ? tracing.span(`job ${job.name}`, { 'app.job': job.name }, () => tick(job)) : tick(job)).finally(() => {
         running.delete(run);
         schedule(job);
       });
