@@ -72,12 +72,12 @@ describe('migrations', () => {
     const [ours] = dbs as [TestDatabase];
     const env = { ...process.env, DATABASE_URL: ours.url };
     const first = await execFileAsync('npm', ['run', '--silent', 'db:migrate'], { cwd: ROOT, env, timeout: 120_000 });
-    assert.deepEqual(migrateEvents(first.stdout, 'migration-applied').map((l) => l.migration), ['20261122000000_init']);
+    assert.deepEqual(migrateEvents(first.stdout, 'migration-applied').map((l) => l.migration), ['20261122000000_init', '20261206000000_instance_health']);
     const rowsAfterFirst = await migrationRows(ours);
     const dumpAfterFirst = await schemaDump(ours);
 
     const second = await execFileAsync('npm', ['run', '--silent', 'db:migrate'], { cwd: ROOT, env, timeout: 120_000 });
-    assert.deepEqual(migrateEvents(second.stdout, 'migrations-done').map((l) => [l.applied, l.alreadyApplied]), [[[], 1]]);
+    assert.deepEqual(migrateEvents(second.stdout, 'migrations-done').map((l) => [l.applied, l.alreadyApplied]), [[[], 2]]);
     assert.equal(migrateEvents(second.stdout, 'migration-applied').length, 0);
     assert.deepEqual(await migrationRows(ours), rowsAfterFirst);
     assert.equal(await schemaDump(ours), dumpAfterFirst);
