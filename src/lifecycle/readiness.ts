@@ -73,6 +73,7 @@ export function createReadiness(
   let wasReady = false;
   let cutOff = false;
   let watcher: NodeJS.Timeout | undefined;
+  let handOff: (() => void) | undefined;
   const createdAt = Date.now();
   const settling = () => !wasReady && Date.now() - createdAt < STARTUP_GRACE_MS;
   const down = new Set<string>();
@@ -107,6 +108,18 @@ export function createReadiness(
     return ago !== undefined && ago < failingFor - CUT_OFF_GRACE_MS;
   }
 
+  /** Logs and acts on entering or leaving the cut-off state, whichever check (/ready or the watch) sees it first. */
+  function noteCutOff(results: Record<string, CheckResult>): void {
+    const lost = Object.keys(results).filter((name) => results[name]?.outage === 'alone');
+    if (lost.length > 0 && !cutOff) {
+      options.logger.warn({ event: 'cut-off', dependencies: lost }, `This instance alone cannot reach ${lost.join(' and ')}; not ready, refusing new sockets and handing its sockets to other instances`);
+      handOff?.();
+    } else if (lost.length === 0 && cutOff) {
+      options.logger.info({ event: 'cut-off-ended' }, 'This instance is no longer alone without a dependency; taking sockets again');
+    }
+    cutOff = lost.length > 0;
+  }
+
   async function check(): Promise<ReadinessReport> {
     const results: Record<string, CheckResult> = Object.fromEntries(await Promise.all(Object.entries(checks).map(([name, c]) => run(name, c))));
     const failing = Object.keys(results).filter((name) => results[name]?.status !== 'ok');
@@ -122,6 +135,7 @@ export function createReadiness(
         isolated ||= result.outage === 'alone';
       }
     }
+    noteCutOff(results);
     const serving = healthy || (wasReady && options.peers !== undefined && !isolated);
     const status = shuttingDown ? 'shutting_down' : !serving ? 'unavailable' : healthy ? 'ok' : 'degraded';
     return { ready: status === 'ok' || status === 'degraded', status, checks: results };
@@ -130,18 +144,10 @@ export function createReadiness(
   return {
     check,
     watch(intervalMs, onCutOff) {
+      handOff = onCutOff;
       const tick = async () => {
         const report = await check();
         if (report.status === 'ok' && options.peers) await options.peers.report().catch(() => undefined);
-        const nowCutOff = Object.values(report.checks).some((c) => c.outage === 'alone');
-        if (nowCutOff && !cutOff) {
-          const lost = Object.keys(report.checks).filter((name) => report.checks[name]?.outage === 'alone');
-          options.logger.warn({ event: 'cut-off', dependencies: lost }, `This instance alone cannot reach ${lost.join(' and ')}; not ready, refusing and handing its sockets to other instances`);
-          onCutOff();
-        } else if (!nowCutOff && cutOff) {
-          options.logger.info({ event: 'cut-off-ended' }, 'This instance reaches its dependencies again, or they are down for every instance; taking sockets again');
-        }
-        cutOff = nowCutOff;
       };
       const schedule = () => {
         watcher = setTimeout(() => {
