@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTokenService } from '../src/auth/jwt.js';
+import { parseConfig } from '../src/config/env.js';
 import type { StoredMessage } from '../src/messages/schema.js';
 import { startCluster, type Cluster, type Pm2Process } from './helpers/cluster.js';
 import { collect, connectToTwoInstances, join, postMessage, type TestSocket } from './helpers/realtime.js';
@@ -159,5 +160,21 @@ describe('Redis Sentinel failover (private primary, replica and three Sentinels;
     assert.ok(writes.length > writesBefore, 'the writer kept writing');
     assert.deepEqual(writes.filter((w) => w.status !== 201), [], 'every write was stored');
     assert.deepEqual(everyInstanceOut, [], '/ready never failed on both instances at once');
+  });
+});
+
+describe('Sentinel settings', () => {
+  it('parses REDIS_SENTINELS and REDIS_SENTINEL_NAME together, and refuses one without the other or a bad address with one line naming it', () => {
+    const config = parseConfig({ REDIS_SENTINELS: '10.0.0.1:26379, sentinel-b:26380,[::1]:26381', REDIS_SENTINEL_NAME: 'mymaster', REDIS_SENTINEL_PASSWORD: 's3', REDIS_URL: 'redis://:from-url@ignored:1/2' });
+    assert.deepEqual(config.redis.sentinel, {
+      sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: 'sentinel-b', port: 26380 }, { host: '::1', port: 26381 }],
+      name: 'mymaster',
+      password: 's3',
+    });
+    assert.equal(parseConfig({}).redis.sentinel, undefined, 'REDIS_URL alone, as before');
+    assert.throws(() => parseConfig({ REDIS_SENTINELS: '127.0.0.1:26379' }), /REDIS_SENTINELS and REDIS_SENTINEL_NAME must be set together/);
+    assert.throws(() => parseConfig({ REDIS_SENTINEL_NAME: 'mymaster' }), /must be set together/);
+    assert.throws(() => parseConfig({ REDIS_SENTINELS: '127.0.0.1', REDIS_SENTINEL_NAME: 'mymaster' }), /REDIS_SENTINELS must be a comma-separated list of host:port \(got "127.0.0.1"\)/);
+    assert.throws(() => parseConfig({ REDIS_SENTINELS: 'a:0', REDIS_SENTINEL_NAME: 'mymaster' }), /REDIS_SENTINELS must be/);
   });
 });
