@@ -20,6 +20,7 @@ export interface PeerView {
 
 // Reports older than this are forgotten: a peer that stopped reporting says nothing.
 const KEEP_MS = 60_000;
+const PRUNE_EVERY = 30;
 
 const REPORT = `
 local t = redis.call('TIME')
@@ -43,6 +44,7 @@ return -1
 export function createPeerView(options: { id: string; redis: Redis; prisma: PrismaClient; keyPrefix: string; scope: string }): PeerView {
   const { id, redis, prisma } = options;
   // Braces: one Redis Cluster hash slot with the membership's keys of the same scope.
+  let reports = 0;
   const databaseKey = `${options.keyPrefix}cluster:{${options.scope}}:database-reached`;
   return {
     async report() {
@@ -50,8 +52,9 @@ export function createPeerView(options: { id: string; redis: Redis; prisma: Pris
         redis.eval(REPORT, 1, databaseKey, id, KEEP_MS),
         prisma.$executeRaw`INSERT INTO "instance_health" ("member_id", "redis_ok_at") VALUES (${id}, now()) ON CONFLICT ("member_id") DO UPDATE SET "redis_ok_at" = now()`,
       ]);
-      // Rows of instances long gone; cheap, as the table holds a few rows per instance ever started lately.
-      await prisma.$executeRaw`DELETE FROM "instance_health" WHERE "redis_ok_at" < now() - make_interval(secs => ${KEEP_MS / 1000})`;
+      // Rows of instances long gone, now and then (each instance reports every second).
+      reports += 1;
+      if (reports % PRUNE_EVERY === 1) await prisma.$executeRaw`DELETE FROM "instance_health" WHERE "redis_ok_at" < now() - make_interval(secs => ${KEEP_MS / 1000})`;
     },
     async peerReachedAgo(dependency) {
       if (dependency === 'database') {
