@@ -27,6 +27,7 @@ describe('Redis Sentinel failover (private primary, replica and three Sentinels;
   let redis: PrivateSentinels;
   let db: TestDatabase;
   let cluster: Cluster;
+  let toStop: Cluster | undefined;
   const sockets: TestSocket[] = [];
   const samples: ReadySample[] = [];
   /** Moments at which the latest /ready of both instances (each under 2 s old) was a failure. */
@@ -37,7 +38,7 @@ describe('Redis Sentinel failover (private primary, replica and three Sentinels;
 
   before(async () => {
     [redis, db] = await Promise.all([privateSentinels(), createTestDatabase()]);
-    cluster = await startCluster({
+    const starting = startCluster({
       instances: 2,
       databaseUrl: db.url,
       env: {
@@ -48,12 +49,17 @@ describe('Redis Sentinel failover (private primary, replica and three Sentinels;
         WRITE_RATE_LIMIT: '0',
       },
     });
+    // The Sentinels discover each other (hello messages every 2 s) while the cluster starts.
+    const [started, voting] = await Promise.allSettled([starting, redis.failoverReady()]);
+    if (started.status === 'fulfilled') toStop = cluster = started.value;
+    if (started.status === 'rejected') throw started.reason as Error;
+    if (voting.status === 'rejected') throw voting.reason as Error;
   });
   after(async () => {
     running = false;
     await Promise.all(loops);
     for (const socket of sockets) socket.close();
-    await cluster.stop();
+    await toStop?.stop();
     await redis.destroy();
     await db.drop();
   });

@@ -17,6 +17,8 @@ export interface PrivateSentinels {
   replica: RedisServer;
   /** `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3`, for REDIS_SENTINELS. */
   sentinels: string;
+  /** Resolves once the replica is in sync and every Sentinel knows it and the two others, so a failover can be voted at once. */
+  failoverReady(): Promise<void>;
   /** The port the Sentinels now give for the primary. */
   primaryPort(): Promise<number>;
   /** Kills every server and Sentinel and removes their files. */
@@ -41,8 +43,8 @@ function server(args: string[]): { child: ChildProcess; kill(): Promise<void> } 
 /**
  * A Redis primary, one replica and three Sentinels of the test's own on free ports, with
  * timeouts short enough for a test (down after 1 s, failover timeout 3 s). Resolves once the
- * replica is in sync and every Sentinel knows the replica and the two other Sentinels, so a
- * failover can be voted at once.
+ * Sentinels answer (they give the primary at once); `failoverReady` waits until they could
+ * also fail it over.
  */
 export async function privateSentinels(): Promise<PrivateSentinels> {
   const dir = mkdtempSync(join(tmpdir(), 'epc-sentinel-'));
@@ -76,14 +78,7 @@ export async function privateSentinels(): Promise<PrivateSentinels> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor('the replica to be in sync', async () => (await cli(replicaPort, 'info', 'replication').catch(() => '')).includes('master_link_status:up'), 20_000, 100);
-    for (const port of sentinelPorts) {
-      await waitFor(`Sentinel ${port} to know the replica and its two peers`, async () => {
-        const replicas = await cli(port, 'sentinel', 'replicas', SENTINEL_NAME).catch(() => '');
-        const peers = await cli(port, 'sentinel', 'sentinels', SENTINEL_NAME).catch(() => '');
-        return replicas.includes(String(replicaPort)) && sentinelPorts.filter((p) => p !== port).every((p) => peers.includes(String(p)));
-      }, 30_000, 200);
-    }
+    await waitFor('the Sentinels to answer', async () => Promise.all(sentinelPorts.map(async (port) => (await cli(port, 'ping').catch(() => '')) === 'PONG')).then((all) => all.every(Boolean)), 10_000, 100);
   } catch (error) {
     await destroy();
     throw error;
@@ -95,6 +90,16 @@ export async function privateSentinels(): Promise<PrivateSentinels> {
     async primaryPort() {
       const [, port] = (await cli(sentinelPorts[0], 'sentinel', 'get-master-addr-by-name', SENTINEL_NAME)).split('\n');
       return Number(port);
+    },
+    async failoverReady() {
+      await waitFor('the replica to be in sync', async () => (await cli(replicaPort, 'info', 'replication').catch(() => '')).includes('master_link_status:up'), 20_000, 100);
+      for (const port of sentinelPorts) {
+        await waitFor(`Sentinel ${port} to know the replica and its two peers`, async () => {
+          const replicas = await cli(port, 'sentinel', 'replicas', SENTINEL_NAME).catch(() => '');
+          const peers = await cli(port, 'sentinel', 'sentinels', SENTINEL_NAME).catch(() => '');
+          return replicas.includes(String(replicaPort)) && sentinelPorts.filter((p) => p !== port).every((p) => peers.includes(String(p)));
+        }, 30_000, 200);
+      }
     },
     destroy,
   };
