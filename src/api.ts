@@ -15,13 +15,14 @@ import { detectIdentity, type ClusterIdentity } from './cluster/identity.js';
 import { clusterInfoRoutes } from './cluster/info-routes.js';
 import { lastShareFile } from './cluster/last-share.js';
 import { joinCluster } from './cluster/membership.js';
-import { createMembershipStore } from './cluster/membership-store.js';
+import { createMembershipStore, databaseScope } from './cluster/membership-store.js';
 import { metricsRoutes } from './cluster/metrics-routes.js';
 import type { Config } from './config/env.js';
 import { packageInfo, projectRoot } from './config/package-info.js';
 import { createDatabase } from './data/database.js';
 import { MIGRATIONS_DIR } from './data/migrator.js';
 import { createSchemaGate } from './data/schema-check.js';
+import { createPeerView } from './health/peer-view.js';
 import { healthRoutes } from './health/routes.js';
 import { buildApp } from './http/app.js';
 import type { RoutesWithContract } from './http/contract.js';
@@ -70,6 +71,8 @@ export interface RunningApi {
 const EXEMPT_FROM_LIMITS = new Set(['/health', '/api/health', '/ready', '/api/ready', '/metrics']);
 // The adapter's requestsTimeout (socket-server.ts) and a margin.
 const METRICS_COLLECT_TIMEOUT_MS = 2500;
+// How often readiness is checked in the background: outages are timed to within this.
+const READINESS_WATCH_MS = 1000;
 
 export interface ApiOptions {
   logger?: Logger;
@@ -95,7 +98,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   });
   // Checked before listening (below), and again by readiness until it has passed once.
   const schema = createSchemaGate(database.prisma, MIGRATIONS_DIR, logger);
-  const redis = createRedisConnections(config.redis.url, { role: 'api', logger, subscriber: config.socket.redisAdapter });
+  const redis = createRedisConnections(config.redis, { role: 'api', logger, subscriber: config.socket.redisAdapter });
   // A token's user becomes a message's author, so it must fit that column.
   const tokens = createTokenService(config.auth.jwtSecret, { subject: authorSchema });
   const realtime = createRealtime({
@@ -108,6 +111,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     tracing,
     // The registry is made below, once realtime can report its clients; a delivery comes later still.
     fanoutDelay: (seconds) => { metrics.fanoutDelay(seconds); },
+    accepting: () => readiness.accepting,
     connectionCap:
       config.socket.maxPerUser > 0
         ? createConnectionCap({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}sockets:`, instanceKeyPrefix: `${config.redis.keyPrefix}socket-instances:`, max: config.socket.maxPerUser, logger })
@@ -137,8 +141,15 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
       redis: () => pingAll(redis),
     },
     config.readiness.timeoutMs,
-    { logger, exposeErrors: !config.isProduction },
+    {
+      logger,
+      exposeErrors: !config.isProduction,
+      // Whether an outage is this instance's alone, learnt from the other instances (docs/lifecycle.md "Readiness").
+      peers: createPeerView({ id: membership.id, redis: redis.commands, prisma: database.prisma, keyPrefix: config.redis.keyPrefix, scope: databaseScope(config.db.url) }),
+    },
   );
+  // Its clients reconnect (socket.io-client does so on a closed transport) and land elsewhere, as new connections are refused here.
+  readiness.watch(READINESS_WATCH_MS, () => { realtime.disconnectLocal(); });
   // Limits shared by the whole cluster (counted in Redis), per minute; 0 turns one off.
   const limiter = (name: string, limit: number) =>
     limit > 0 ? createRateLimiter({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}rl:${name}`, limit, windowSeconds: 60, logger }) : undefined;

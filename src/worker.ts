@@ -43,7 +43,7 @@ export async function startWorker(config: Config, options: { logger?: Logger; tr
     logger,
   });
   const schema = createSchemaGate(database.prisma, MIGRATIONS_DIR, logger);
-  const redis = createRedisConnections(config.redis.url, { role: 'worker', logger, subscriber: false });
+  const redis = createRedisConnections(config.redis, { role: 'worker', logger, subscriber: false });
   const membership = await joinCluster({
     store: createMembershipStore(redis.commands, { keyPrefix: config.redis.keyPrefix, databaseUrl: config.db.url }),
     self: { host: config.cluster.hostId, role: 'worker', instanceId, version: packageInfo.version },

@@ -84,6 +84,23 @@ const byteSize = z
   .transform((value) => Number(value.replace(/[KMG]$/, '')) * (UNITS[value.replace(/^\d+/, '')] ?? 1))
   .pipe(z.number().min(1024, { error: byteSizeError }));
 
+/** `host:port,host:port`: where the Redis Sentinels listen (REDIS_SENTINELS). */
+const sentinelList = z
+  .string()
+  .trim()
+  .transform((value, ctx): { host: string; port: number }[] => {
+    const entries = value.split(',').map((entry) => entry.trim());
+    const parsed = entries.map((entry) => {
+      // [::1]:26379 for an IPv6 address, host:26379 otherwise.
+      const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(entry);
+      const port = Number(match?.[3]);
+      return match && port >= 1 && port <= 65535 ? { host: match[1] ?? match[2] ?? '', port } : undefined;
+    });
+    if (parsed.every((p) => p !== undefined)) return parsed;
+    ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of host:port' });
+    return z.NEVER;
+  });
+
 function url(protocols: RegExp, accepts: string) {
   return z.url({ protocol: protocols, error: `must be ${accepts}` });
 }
@@ -123,6 +140,12 @@ const schema = z.object({
   WORKER_DB_POOL_MAX: integer(1, 100).default(1),
 
   REDIS_URL: url(/^rediss?$/, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  // Sentinel mode: the primary is asked of these Sentinels (and asked again after a failover).
+  REDIS_SENTINELS: sentinelList.optional(),
+  REDIS_SENTINEL_NAME: z.string().trim().regex(/^[\w.-]{1,64}$/, { error: 'must be 1 to 64 letters, digits, _ . or -' }).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  // Overrides the password of REDIS_URL (the one way to give it in Sentinel mode without a URL).
+  REDIS_PASSWORD: z.string().min(1).optional(),
   REDIS_KEY_PREFIX: z
     .string()
     .trim()
@@ -181,6 +204,9 @@ export interface ConfigOptions {
 
 function build(raw: Raw, options: ConfigOptions) {
   const production = raw.NODE_ENV === 'production';
+  if ((raw.REDIS_SENTINELS === undefined) !== (raw.REDIS_SENTINEL_NAME === undefined)) {
+    throw new ConfigError('Invalid configuration: REDIS_SENTINELS and REDIS_SENTINEL_NAME must be set together (Sentinel mode) or not at all');
+  }
   if (production && options.jwtSecretRequired !== false && (raw.JWT_SECRET === undefined || raw.JWT_SECRET.length < 32)) {
     throw new ConfigError('Invalid configuration: JWT_SECRET must be set to at least 32 characters when NODE_ENV=production');
   }
@@ -214,6 +240,12 @@ function build(raw: Raw, options: ConfigOptions) {
     },
     redis: {
       url: raw.REDIS_URL,
+      // Every connection of every process is made from these (redis/client.ts).
+      password: raw.REDIS_PASSWORD,
+      sentinel:
+        raw.REDIS_SENTINELS && raw.REDIS_SENTINEL_NAME
+          ? { sentinels: raw.REDIS_SENTINELS, name: raw.REDIS_SENTINEL_NAME, password: raw.REDIS_SENTINEL_PASSWORD }
+          : undefined,
       keyPrefix: raw.REDIS_KEY_PREFIX,
       // The Socket.IO adapter's and the worker emitter's channel: both must use this one key.
       socketChannel: `${raw.REDIS_KEY_PREFIX}socket.io`,

@@ -17,10 +17,10 @@ export const healthContract: RouteContract[] = [
     method: 'get',
     path: ['/ready', '/api/ready'],
     tag: 'health',
-    summary: 'Readiness: PostgreSQL and Redis answer and the instance is not shutting down',
+    summary: 'Readiness: PostgreSQL and Redis answer, or only an outage every instance shares keeps one from answering; not shutting down',
     responses: {
-      200: { description: 'Ready for traffic', schema: readinessBody },
-      503: { description: 'Not ready: `unavailable` (a failing check says why) or `shutting_down`', schema: readinessBody },
+      200: { description: 'Ready for traffic: `ok`, or `degraded` during an outage every instance shares', schema: readinessBody },
+      503: { description: 'Not ready: `unavailable` (starting, or this instance alone cut off; a failing check says why) or `shutting_down`', schema: readinessBody },
     },
   },
   {
@@ -38,8 +38,8 @@ export const HEALTH_BODY_BYTES = 160;
 /**
  * - Liveness (/health): answers from the process alone, never from a dependency, so a slow
  *   database cannot get an instance killed.
- * - Readiness (/ready): 200 only while PostgreSQL and Redis answer and the instance is not
- *   shutting down.
+ * - Readiness (/ready): 200 once PostgreSQL and Redis have answered, for as long as this
+ *   instance is not alone in losing one of them and is not shutting down (lifecycle/readiness.ts).
  * - Status (/api/status): what runs here.
  */
 export function healthRoutes(deps: { instanceId: number; readiness: Readiness; environment: z.infer<typeof statusBody>['environment'] }): RoutesWithContract {

@@ -14,10 +14,16 @@ const checkResult = z.object({
   status: z.enum(['ok', 'error']),
   latencyMs: z.number().int().min(0),
   error: z.string().optional().meta({ description: 'Why the check failed; in production only `unavailable` or `no answer within <READY_TIMEOUT_MS>ms`' }),
+  outage: z
+    .enum(['shared', 'alone'])
+    .optional()
+    .meta({ description: 'On a failing check of an instance that has served: `alone` (another instance reaches the dependency: not ready) or `shared` (none seen to: still ready)' }),
 });
 
 export const readinessBody = z.object({
-  status: z.enum(['ok', 'unavailable', 'shutting_down']),
+  status: z.enum(['ok', 'degraded', 'unavailable', 'shutting_down']).meta({
+    description: '`degraded` (200): a dependency every instance lost does not answer; what works without it is served',
+  }),
   instanceId: z.number().int(),
   checks: z.record(z.string(), checkResult).meta({ description: 'One entry per dependency: `database`, `redis`' }),
 });

@@ -6,51 +6,93 @@ export type DependencyCheck = () => Promise<void>;
 
 // Redis and PostgreSQL connections are usually still opening on the first checks of a start.
 const STARTUP_GRACE_MS = 3000;
+/**
+ * How much longer than a peer this instance must have been without a dependency before it
+ * counts as cut off alone: instances that lost it together (a failover, a restart) get it
+ * back within a second or two of each other, and none of them should leave rotation for that.
+ */
+export const CUT_OFF_GRACE_MS = 5000;
 
 export interface CheckResult {
   status: 'ok' | 'error';
   latencyMs: number;
   error?: string;
+  /** For a failing check once the instance has served: `alone` if another instance reaches the dependency, `shared` otherwise. */
+  outage?: 'shared' | 'alone';
 }
 
 export interface ReadinessReport {
   ready: boolean;
-  status: 'ok' | 'unavailable' | 'shutting_down';
+  /** `degraded`: ready, though a dependency every instance lost does not answer. */
+  status: 'ok' | 'degraded' | 'unavailable' | 'shutting_down';
   checks: Record<string, CheckResult>;
+}
+
+/** What the other instances see of a dependency (health/peer-view.ts). */
+export interface PeerEvidence {
+  /** Records that this instance reaches every dependency now. */
+  report(): Promise<void>;
+  /** Milliseconds since another instance last reached the dependency, if one did lately. */
+  peerReachedAgo(dependency: string): Promise<number | undefined>;
 }
 
 export interface Readiness {
   check(): Promise<ReadinessReport>;
+  /**
+   * Checks every `intervalMs` in the background, so outages are timed and this instance's
+   * health reaches its peers even when nobody polls /ready; `onCutOff` runs when the instance
+   * finds itself alone without a dependency.
+   */
+  watch(intervalMs: number, onCutOff: () => void): void;
+  /** False while this instance alone is cut off from a dependency: new sockets belong elsewhere. */
+  readonly accepting: boolean;
   /** First step of shutdown: the load balancer (or k8s) stops sending traffic here. */
   markShuttingDown(): void;
   readonly shuttingDown: boolean;
 }
 
 /**
- * Readiness = every dependency answers within the timeout. Liveness (/health) never calls these.
+ * Start-up: ready once every dependency answers within the timeout. After that, a dependency
+ * that stops answering makes the instance unready only while it alone has lost it, i.e.
+ * another instance has reached it more than CUT_OFF_GRACE_MS after this one lost it (learnt
+ * through the other dependency, `peers`). An outage every instance shares keeps them all in
+ * rotation (`degraded`): taking every instance out would turn a partial outage (reads and
+ * writes still work without Redis) into a total one. Without `peers`, every failing check
+ * makes it unready. Liveness (/health) never calls these.
+ *
  * A failing check is reported by name; its error text (which can hold a host, port or driver
  * message) only when `exposeErrors` (not in production). The error's message (no stack) is
  * logged at warn when a dependency goes down, once per outage, and its recovery at info; not in
  * the first seconds of a start, while the connections are still being opened.
  */
-export function createReadiness(checks: Record<string, DependencyCheck>, timeoutMs: number, options: { logger: Logger; exposeErrors: boolean }): Readiness {
+export function createReadiness(
+  checks: Record<string, DependencyCheck>,
+  timeoutMs: number,
+  options: { logger: Logger; exposeErrors: boolean; peers?: PeerEvidence },
+): Readiness {
   let shuttingDown = false;
   let wasReady = false;
+  let cutOff = false;
+  let watcher: NodeJS.Timeout | undefined;
+  let handOff: (() => void) | undefined;
   const createdAt = Date.now();
   const settling = () => !wasReady && Date.now() - createdAt < STARTUP_GRACE_MS;
   const down = new Set<string>();
+  const failingSince = new Map<string, number>();
 
   async function run(name: string, check: DependencyCheck): Promise<[string, CheckResult]> {
     const started = performance.now();
     try {
       await withTimeout(check(), timeoutMs, `${name} check`);
+      failingSince.delete(name);
       if (down.delete(name)) options.logger.info({ event: 'dependency-up', dependency: name }, `${name} answers again`);
       return [name, { status: 'ok', latencyMs: Math.round(performance.now() - started) }];
     } catch (error) {
+      if (!failingSince.has(name)) failingSince.set(name, started);
       if (!settling() && !down.has(name)) {
         // Messages alone: a stack says where the check awaited, never why the dependency is down.
         const reason = errorReason(error);
-        options.logger.warn({ event: 'dependency-down', dependency: name, reason }, `${name} does not answer; not ready: ${reason}`);
+        options.logger.warn({ event: 'dependency-down', dependency: name, reason }, `${name} does not answer: ${reason}`);
         down.add(name);
       }
       const timedOut = error instanceof TimeoutError;
@@ -59,16 +101,73 @@ export function createReadiness(checks: Record<string, DependencyCheck>, timeout
     }
   }
 
+  /** True when another instance reached `name` well after this one lost it. */
+  async function alone(name: string, peers: PeerEvidence): Promise<boolean> {
+    const since = failingSince.get(name);
+    if (since === undefined) return false;
+    const failingFor = performance.now() - since;
+    if (failingFor < CUT_OFF_GRACE_MS) return false;
+    const ago = await withTimeout(peers.peerReachedAgo(name), timeoutMs, `peers' view of ${name}`).catch(() => undefined);
+    return ago !== undefined && ago < failingFor - CUT_OFF_GRACE_MS;
+  }
+
+  /** Logs and acts on entering or leaving the cut-off state, whichever check (/ready or the watch) sees it first. */
+  function noteCutOff(results: Record<string, CheckResult>): void {
+    const lost = Object.keys(results).filter((name) => results[name]?.outage === 'alone');
+    if (lost.length > 0 && !cutOff) {
+      options.logger.warn({ event: 'cut-off', dependencies: lost }, `This instance alone cannot reach ${lost.join(' and ')}; not ready, refusing new sockets and handing its sockets to other instances`);
+      handOff?.();
+    } else if (lost.length === 0 && cutOff) {
+      options.logger.info({ event: 'cut-off-ended' }, 'This instance is no longer alone without a dependency; taking sockets again');
+    }
+    cutOff = lost.length > 0;
+  }
+
+  async function check(): Promise<ReadinessReport> {
+    const results: Record<string, CheckResult> = Object.fromEntries(await Promise.all(Object.entries(checks).map(([name, c]) => run(name, c))));
+    const failing = Object.keys(results).filter((name) => results[name]?.status !== 'ok');
+    const healthy = failing.length === 0;
+    if (healthy) wasReady = true;
+    let isolated = false;
+    if (!healthy && wasReady && options.peers) {
+      const { peers } = options;
+      for (const name of failing) {
+        const result = results[name];
+        if (!result) continue;
+        result.outage = (await alone(name, peers)) ? 'alone' : 'shared';
+        isolated ||= result.outage === 'alone';
+      }
+    }
+    noteCutOff(results);
+    const serving = healthy || (wasReady && options.peers !== undefined && !isolated);
+    const status = shuttingDown ? 'shutting_down' : !serving ? 'unavailable' : healthy ? 'ok' : 'degraded';
+    return { ready: status === 'ok' || status === 'degraded', status, checks: results };
+  }
+
   return {
-    async check() {
-      const results = Object.fromEntries(await Promise.all(Object.entries(checks).map(([name, check]) => run(name, check))));
-      const healthy = Object.values(results).every((r) => r.status === 'ok');
-      if (healthy) wasReady = true;
-      const status = shuttingDown ? 'shutting_down' : healthy ? 'ok' : 'unavailable';
-      return { ready: status === 'ok', status, checks: results };
+    check,
+    watch(intervalMs, onCutOff) {
+      handOff = onCutOff;
+      const tick = async () => {
+        const report = await check();
+        if (report.status === 'ok' && options.peers) await options.peers.report().catch(() => undefined);
+      };
+      const schedule = () => {
+        watcher = setTimeout(() => {
+          void tick().catch(() => undefined).finally(() => {
+            if (!shuttingDown) schedule();
+          });
+        }, intervalMs);
+        watcher.unref();
+      };
+      schedule();
+    },
+    get accepting() {
+      return !cutOff;
     },
     markShuttingDown() {
       shuttingDown = true;
+      clearTimeout(watcher);
     },
     get shuttingDown() {
       return shuttingDown;

@@ -56,6 +56,8 @@ export interface RealtimeOptions {
   authenticate: (handshake: { auth: Record<string, unknown>; headers: IncomingHttpHeaders }) => Promise<{ user: string; expiresAt: number }>;
   /** Caps each user's connections across the cluster (MAX_SOCKETS_PER_USER); none when undefined. */
   connectionCap: ConnectionCap | undefined;
+  /** False while this instance should take no new connections (cut off alone from a dependency). */
+  accepting?: () => boolean;
   logger: Logger;
   /** When on: each broadcast carries its trace to every instance, whose delivery is a span of it (observed-adapter.ts). */
   tracing?: Tracing | undefined;
@@ -78,6 +80,8 @@ export interface Realtime {
 
 export const POLLING_DISABLED_MESSAGE =
   'HTTP long-polling is disabled: behind PM2 round-robin each poll may reach another instance. Connect with transports: ["websocket"], or enable sticky sessions (see docs/realtime.md).';
+
+export const NOT_ACCEPTING_MESSAGE = 'This instance cannot reach a dependency that other instances reach; reconnect to another instance.';
 
 // setTimeout's largest delay (about 24.8 days); a longer one would fire at once.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -105,6 +109,9 @@ export function createRealtime(options: RealtimeOptions): Realtime {
     transports: ['polling', 'websocket'],
     allowRequest: (req, callback) => {
       if (!options.allowPolling && engineTransport(req) !== 'websocket') callback(POLLING_DISABLED_MESSAGE, false);
+      // Refused at the transport, not by middleware: socket.io-client retries this on its own
+      // (with back-off), and the retry reaches another instance.
+      else if (options.accepting && !options.accepting()) callback(NOT_ACCEPTING_MESSAGE, false);
       else callback(null, true);
     },
     maxHttpBufferSize: options.maxPayloadBytes,

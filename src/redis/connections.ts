@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
-import { closeRedis, createRedis } from './client.js';
+import { closeRedis, createRedis, type RedisTarget } from './client.js';
 
 /**
  * Every Redis connection a process opens is made here, so readiness can check exactly the
@@ -16,9 +16,9 @@ export interface RedisConnections {
   close(): Promise<void>;
 }
 
-export function createRedisConnections(url: string, options: { role: string; logger: Logger; subscriber: boolean }): RedisConnections {
-  const commands = createRedis(url, { name: options.role, logger: options.logger });
-  const subscriber = options.subscriber ? createRedis(url, { name: `${options.role}-sub`, logger: options.logger, subscriber: true }) : undefined;
+export function createRedisConnections(target: RedisTarget, options: { role: string; logger: Logger; subscriber: boolean }): RedisConnections {
+  const commands = createRedis(target, { name: options.role, logger: options.logger });
+  const subscriber = options.subscriber ? createRedis(target, { name: `${options.role}-sub`, logger: options.logger, subscriber: true }) : undefined;
   const all = subscriber ? [commands, subscriber] : [commands];
   let closing: Promise<void> | undefined;
   return {
