@@ -10,6 +10,8 @@ PACKAGES=(
   "pgbouncer pgbouncer"   # test/pgbouncer.test.ts starts its own PgBouncer
   "prometheus prometheus" # test/prometheus.test.ts runs Prometheus against a cluster (deploy/observability/)
   "promtool prometheus"   # the same test checks and tests the alert rules
+  "haproxy haproxy"       # test/lab.test.ts puts HAProxy in front of its hosts (scripts/lab/)
+  "ip iproute2"           # the lab's network namespaces
 )
 
 # pgbouncer is in /usr/sbin, which a non-root PATH may lack.
