@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Express, Request } from 'express';
 import { devTokenRoutes } from './auth/dev-token-routes.js';
 import { createTokenService, handshakeToken } from './auth/jwt.js';
+import { createScrapeAccess } from './auth/scrape-access.js';
 import { clusterMetrics } from './cluster/cluster-metrics.js';
 import { detectIdentity, type ClusterIdentity } from './cluster/identity.js';
 import { clusterInfoRoutes } from './cluster/info-routes.js';
@@ -64,9 +65,12 @@ export interface RunningApi {
   stop(): Promise<boolean>;
 }
 
-const EXEMPT_FROM_LIMITS = new Set(['/health', '/api/health', '/ready', '/api/ready', '/metrics']);
+// Probes only: /metrics is limited like any route (Prometheus scrapes every few seconds at most).
+const EXEMPT_FROM_LIMITS = new Set(['/health', '/api/health', '/ready', '/api/ready']);
 // The adapter's requestsTimeout (socket-server.ts) and a margin.
 const METRICS_COLLECT_TIMEOUT_MS = 2500;
+// How long one gathering of the host's metrics serves every scrape (cluster-metrics.ts).
+const METRICS_CACHE_MS = 1000;
 
 export interface ApiOptions {
   logger?: Logger;
@@ -91,7 +95,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   const schema = createSchemaGate(database.prisma, MIGRATIONS_DIR, logger);
   const redis = createRedisConnections(config.redis.url, { role: 'api', logger, subscriber: config.socket.redisAdapter });
   // A token's user becomes a message's author, so it must fit that column.
-  const tokens = createTokenService(config.auth.jwtSecret, { subject: authorSchema });
+  const tokens = createTokenService(config.auth.jwtSecret, { subject: authorSchema, maxTtlSeconds: config.auth.maxTtlSeconds });
   const realtime = createRealtime({
     redisAdapter: redis.subscriber ? { pub: redis.commands, sub: redis.subscriber, channelKey: config.redis.socketChannel } : undefined,
     allowPolling: config.socket.allowPolling,
@@ -147,15 +151,23 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   });
   registerMessageHandlers(events, { messages });
 
+  const access = createScrapeAccess({ isProduction: config.isProduction, scrapeToken: config.metrics.token, tokens });
+  if (config.isProduction && config.metrics.token === undefined) {
+    logger.warn({ event: 'metrics-token-unset' }, 'METRICS_TOKEN is not set: /metrics refuses every scrape in production');
+  }
   // Every API router with its contract: /openapi.json describes exactly what is mounted here.
   const mounted: RoutesWithContract[] = [
     healthRoutes({ instanceId: identity.instanceId, readiness, environment: config.env }),
-    metricsRoutes(clusterMetrics(realtime.io, metrics.registry, { hostname: host, crossInstance: config.socket.redisAdapter, timeoutMs: METRICS_COLLECT_TIMEOUT_MS })),
+    metricsRoutes(
+      clusterMetrics(realtime.io, metrics.registry, { hostname: host, crossInstance: config.socket.redisAdapter, timeoutMs: METRICS_COLLECT_TIMEOUT_MS, cacheMs: METRICS_CACHE_MS }),
+      access,
+    ),
     clusterInfoRoutes({
       identity,
       host,
       membership,
       runtimeInfo: () => ({ db: { poolMax: membership.poolMax(), budget: config.db.connectionBudget, pool: database.poolStats() }, socket: realtime.info() }),
+      access,
     }),
     messageRoutes({ messages, tokens, writeLimit: writeLimiter && rateLimit(writeLimiter, { keyOf: (req: Request) => req.user, what: 'messages from this user' }) }),
     ...(config.http.debugRoutes ? [debugRoutes()] : []),
