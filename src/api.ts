@@ -43,11 +43,13 @@ import { createMessageService } from './messages/service.js';
 import { registerMessageHandlers } from './messages/socket-handlers.js';
 import { observeRequests, type RequestObserver } from './observability/requests.js';
 import { accessLog } from './observability/access-log.js';
+import { createLogBudget } from './observability/log-budget.js';
 import { createProcessLogger, type Logger } from './observability/logger.js';
 import { createMetricsRegistry } from './observability/metrics.js';
 import { startPm2Metrics } from './observability/pm2-metrics.js';
 import { createSocketEvents } from './realtime/socket-events.js';
 import { browserClientDir } from './realtime/browser-client.js';
+import { clientAddressOf } from './realtime/client-address.js';
 import { createRealtime, realtimeServerEvents } from './realtime/socket-server.js';
 import { createConnectionCap } from './redis/connection-cap.js';
 import { createRedisConnections, pingAll } from './redis/connections.js';
@@ -95,6 +97,8 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   const schema = createSchemaGate(database.prisma, MIGRATIONS_DIR, logger);
   const redis = createRedisConnections(config.redis.url, { role: 'api', logger, subscriber: config.socket.redisAdapter });
   // A token's user becomes a message's author, so it must fit that column.
+  // What clients can make this instance log, per second (LOG_LINES_PER_SECOND).
+  const logBudget = createLogBudget(logger, config.log.linesPerSecond);
   const tokens = createTokenService(config.auth.jwtSecret, { subject: authorSchema, maxTtlSeconds: config.auth.maxTtlSeconds });
   const realtime = createRealtime({
     redisAdapter: redis.subscriber ? { pub: redis.commands, sub: redis.subscriber, channelKey: config.redis.socketChannel } : undefined,
@@ -103,6 +107,10 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     maxPayloadBytes: config.socket.maxPayloadBytes,
     instanceId: identity.instanceId,
     authenticate: (handshake) => tokens.verify(handshakeToken(handshake)),
+    maxPerAddress: config.socket.maxPerAddress,
+    clientAddress: clientAddressOf(config.http.trustProxy),
+    connectTimeoutMs: config.socket.connectTimeoutMs,
+    logBudget,
     connectionCap:
       config.socket.maxPerUser > 0
         ? createConnectionCap({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}sockets:`, max: config.socket.maxPerUser, logger })
@@ -111,7 +119,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   });
   const events = createSocketEvents(realtime.io, { eventsPerSecond: config.socket.eventsPerSecond, isProduction: config.isProduction, logger });
   // Filled below, once the metrics exist; the access log is first, as it always runs.
-  const observers: RequestObserver[] = [accessLog(logger)];
+  const observers: RequestObserver[] = [accessLog(logger, logBudget)];
   const requests = observeRequests(observers, { headers: { 'X-Instance-Id': String(identity.instanceId), ...securityHeaders(HELMET_OPTIONS) } });
   const membership = await joinCluster({
     store: createMembershipStore(redis.commands, { keyPrefix: config.redis.keyPrefix, databaseUrl: config.db.url }),
@@ -139,7 +147,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   const apiLimiter = limiter('api', config.rateLimit.apiPerAddress);
   const writeLimiter = limiter('write', config.rateLimit.writesPerUser);
 
-  const gauges = { poolStats: () => database.poolStats(), socketClients: () => realtime.info().connectedClients, inFlight: requests.inFlight };
+  const gauges = { poolStats: () => database.poolStats(), socketClients: () => realtime.info().connectedClients, inFlight: requests.inFlight, logLinesDropped: () => logBudget.dropped() };
   const metrics = createMetricsRegistry({ instance: identity.instanceId, host }, gauges);
   observers.push(metrics);
   if (identity.processManager === 'pm2') observers.push(startPm2Metrics(gauges));

@@ -5,6 +5,8 @@ export interface RuntimeGauges {
   poolStats: () => { max: number; idle: number; inUse: number; waiting: number };
   socketClients: () => number;
   inFlight: () => number;
+  /** Lines the log budget dropped (log-budget.ts). */
+  logLinesDropped: () => number;
 }
 
 /**
@@ -29,6 +31,15 @@ export function createMetricsRegistry(labels: { instance: number; host: string }
     registers: [registry],
     collect() {
       this.set(gauges.inFlight());
+    },
+  });
+  new Counter({
+    name: 'log_lines_dropped_total',
+    help: 'Log lines dropped for being over LOG_LINES_PER_SECOND',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(gauges.logLinesDropped());
     },
   });
   const errors = new Counter({ name: 'http_server_errors_total', help: 'Responses with status 5xx', registers: [registry] });
