@@ -66,7 +66,7 @@ export function createTokenService(secret: string, options: { subject?: z.ZodTyp
       const now = Date.now() / 1000;
       if (exp <= now) throw AppError.unauthorized('Token has expired');
       if (iat !== undefined && iat > now + CLOCK_SKEW_SECONDS) throw AppError.unauthorized(`Token is issued in the future (iat is more than ${CLOCK_SKEW_SECONDS} s ahead)`);
-      if (exp - Math.min(iat ?? now, now) > maxTtl) throw AppError.unauthorized(`Token lives longer than the maximum of ${maxTtl} s (exp - iat)`);
+      if (exp - (iat ?? now) > maxTtl) throw AppError.unauthorized(`Token lives longer than the maximum of ${maxTtl} s (exp - iat)`);
       if (typeof sub !== 'string' || sub.length === 0) throw AppError.unauthorized('Token has no subject (sub)');
       const checked = options.subject?.safeParse(sub);
       if (checked && !checked.success) throw AppError.unauthorized(`Token subject (sub) ${checked.error.issues[0]?.message ?? 'is invalid'}`);
