@@ -124,7 +124,7 @@ function addressCap(max: number, addressOf: (req: IncomingMessage) => string) {
       });
       return true;
     },
-    opened(req: IncomingMessage, socket: { once(event: 'close', listener: () => void): void }): void {
+    opened(req: IncomingMessage, socket: { once(name: 'close', listener: () => void): void }): void {
       const release = admitted.get(req);
       if (!release) return;
       // From here the Engine.IO socket's life is what counts (a polling client's requests come and go).
@@ -229,7 +229,7 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       io.attach(server);
       attached = true;
       // The engine exists only once attached.
-      io.engine.on('connection', (socket: { request: IncomingMessage; once(event: 'close', listener: () => void): void }) => {
+      io.engine.on('connection', (socket: { request: IncomingMessage; once(name: 'close', listener: () => void): void }) => {
         perAddress.opened(socket.request, socket);
       });
       io.engine.on('connection_error', (error: { code: number; message: string; req?: { url?: string } }) => {
