@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import pg from 'pg';
+import { createTokenService } from '../src/auth/jwt.js';
 import { loadConfig } from '../src/config/env.js';
 import { projectRoot } from '../src/config/package-info.js';
 import { askEach, execFileAsync, instanceIdOf, jlist, loadEcosystem, resolveInstances, type Pm2Process } from './pm2.js';
@@ -152,9 +153,11 @@ async function check(options: ReturnType<typeof parseArgs>, expect: number): Pro
 
   // --- the instances answer, and the membership agrees with PM2 ---
   const infos: ClusterInfo[] = [];
+  // In production the membership is shown only to a caller with a token: this one is signed with JWT_SECRET.
+  const authorization = `Bearer ${await createTokenService(loadConfig().auth.jwtSecret).sign('check-cluster', '5m')}`;
   for (let i = 0; i < options.requests; i += 1) {
     try {
-      const res = await fetch(`${options.url}/api/cluster-info`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${options.url}/api/cluster-info`, { headers: { connection: 'close', authorization }, signal: AbortSignal.timeout(5000) });
       infos.push((await res.json()) as ClusterInfo);
     } catch {
       // counted as no answer

@@ -18,6 +18,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createTokenService } from '../src/auth/jwt.js';
 import { CONFIG_VARIABLES, ConfigError, parseConfig, type Config } from '../src/config/env.js';
 import { projectRoot } from '../src/config/package-info.js';
 import { minimumBudget } from '../src/cluster/pool-share.js';
@@ -86,11 +87,13 @@ async function waitUntilServing(app: string, count: number, config: Config, env:
       problem = `${online.length}/${count} instances online (${procs.map((p) => `#${instanceIdOf(p)} ${p.pm2_env.status}`).join(', ')})`;
     } else {
       const ready = await askEach(`${base}/ready`, ids, (res) => Promise.resolve(res.status === 200 ? true : undefined));
+      // In production the pool and members are shown only to a caller with a token.
+      const token = await createTokenService(config.auth.jwtSecret).sign('deploy', '5m');
       const seen = await askEach(`${base}/api/cluster-info`, ids, async (res) => {
         const info = (await res.json()) as { instances: number; db: { poolMax: number; budget: number }; members?: { host: string; role: string }[] };
         const here = info.members?.filter((m) => m.host === config.cluster.hostId && m.role === 'api').length;
         return { here, instances: info.instances, poolMax: info.db.poolMax, budget: info.db.budget };
-      });
+      }, { authorization: `Bearer ${token}` });
       const notReady = [...ids].filter((id) => !ready.has(id));
       const disagree = [...ids].filter((id) => seen.get(id)?.here !== count);
       if (notReady.length === 0 && disagree.length === 0) return { info: [...seen.values()][0] };

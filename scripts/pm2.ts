@@ -88,11 +88,11 @@ export function instanceIdOf(proc: Pm2Process): string {
  * answer `read` accepts, or after `ids.size × 8` requests. New connections each time, so
  * PM2's round-robin reaches every instance.
  */
-export async function askEach<T>(url: string, ids: ReadonlySet<string>, read: (res: Response) => Promise<T | undefined>): Promise<Map<string, T>> {
+export async function askEach<T>(url: string, ids: ReadonlySet<string>, read: (res: Response) => Promise<T | undefined>, headers: Record<string, string> = {}): Promise<Map<string, T>> {
   const answers = new Map<string, T>();
   for (let i = 0; i < ids.size * 8 && answers.size < ids.size; i += 1) {
     try {
-      const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) });
+      const res = await fetch(url, { headers: { connection: 'close', ...headers }, signal: AbortSignal.timeout(5000) });
       const id = res.headers.get('x-instance-id');
       const value = await read(res);
       if (id !== null && ids.has(id) && value !== undefined) answers.set(id, value);

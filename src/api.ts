@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Express, Request } from 'express';
 import { devTokenRoutes } from './auth/dev-token-routes.js';
 import { createTokenService, handshakeToken } from './auth/jwt.js';
+import { createScrapeAccess } from './auth/scrape-access.js';
 import { clusterMetrics } from './cluster/cluster-metrics.js';
 import { detectIdentity, type ClusterIdentity } from './cluster/identity.js';
 import { clusterInfoRoutes } from './cluster/info-routes.js';
@@ -45,12 +46,14 @@ import { resyncAfterFanOutGaps } from './messages/resync.js';
 import { registerMessageHandlers } from './messages/socket-handlers.js';
 import { observeRequests, type RequestObserver } from './observability/requests.js';
 import { accessLog } from './observability/access-log.js';
+import { createLogBudget } from './observability/log-budget.js';
 import { createProcessLogger, type Logger } from './observability/logger.js';
 import { createMetricsRegistry } from './observability/metrics.js';
 import { startPm2Metrics } from './observability/pm2-metrics.js';
 import type { Tracing } from './observability/tracing.js';
 import { createSocketEvents } from './realtime/socket-events.js';
 import { browserClientDir } from './realtime/browser-client.js';
+import { clientAddressOf } from './realtime/client-address.js';
 import { createRealtime, realtimeServerEvents } from './realtime/socket-server.js';
 import { createConnectionCap } from './redis/connection-cap.js';
 import { createRedisConnections, pingAll } from './redis/connections.js';
@@ -68,11 +71,14 @@ export interface RunningApi {
   stop(): Promise<boolean>;
 }
 
-const EXEMPT_FROM_LIMITS = new Set(['/health', '/api/health', '/ready', '/api/ready', '/metrics']);
+// Probes only: /metrics is limited like any route (Prometheus scrapes every few seconds at most).
+const EXEMPT_FROM_LIMITS = new Set(['/health', '/api/health', '/ready', '/api/ready']);
 // The adapter's requestsTimeout (socket-server.ts) and a margin.
 const METRICS_COLLECT_TIMEOUT_MS = 2500;
 // How often readiness is checked in the background: outages are timed to within this.
 const READINESS_WATCH_MS = 1000;
+// How long one gathering of the host's metrics serves every scrape (cluster-metrics.ts).
+const METRICS_CACHE_MS = 1000;
 
 export interface ApiOptions {
   logger?: Logger;
@@ -100,7 +106,9 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   const schema = createSchemaGate(database.prisma, MIGRATIONS_DIR, logger);
   const redis = createRedisConnections(config.redis, { role: 'api', logger, subscriber: config.socket.redisAdapter });
   // A token's user becomes a message's author, so it must fit that column.
-  const tokens = createTokenService(config.auth.jwtSecret, { subject: authorSchema });
+  // What clients can make this instance log, per second (LOG_LINES_PER_SECOND).
+  const logBudget = createLogBudget(logger, config.log.linesPerSecond);
+  const tokens = createTokenService(config.auth.jwtSecret, { subject: authorSchema, maxTtlSeconds: config.auth.maxTtlSeconds });
   const realtime = createRealtime({
     redisAdapter: redis.subscriber ? { pub: redis.commands, sub: redis.subscriber, channelKey: config.redis.socketChannel } : undefined,
     allowPolling: config.socket.allowPolling,
@@ -112,6 +120,10 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     // The registry is made below, once realtime can report its clients; a delivery comes later still.
     fanoutDelay: (seconds) => { metrics.fanoutDelay(seconds); },
     accepting: () => readiness.accepting,
+    maxPerAddress: config.socket.maxPerAddress,
+    clientAddress: clientAddressOf(config.http.trustProxy),
+    connectTimeoutMs: config.socket.connectTimeoutMs,
+    logBudget,
     connectionCap:
       config.socket.maxPerUser > 0
         ? createConnectionCap({ redis: redis.commands, keyPrefix: `${config.redis.keyPrefix}sockets:`, instanceKeyPrefix: `${config.redis.keyPrefix}socket-instances:`, max: config.socket.maxPerUser, logger })
@@ -120,7 +132,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   });
   const events = createSocketEvents(realtime.io, { eventsPerSecond: config.socket.eventsPerSecond, isProduction: config.isProduction, logger, tracing });
   // Filled below, once the metrics exist; the access log is first, as it always runs.
-  const observers: RequestObserver[] = [accessLog(logger)];
+  const observers: RequestObserver[] = [accessLog(logger, logBudget)];
   const requests = observeRequests(observers, { headers: { 'X-Instance-Id': String(identity.instanceId), ...securityHeaders(HELMET_OPTIONS) } });
   const membership = await joinCluster({
     store: createMembershipStore(redis.commands, { keyPrefix: config.redis.keyPrefix, databaseUrl: config.db.url }),
@@ -162,6 +174,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     inFlight: requests.inFlight,
     connectionBudget: config.db.connectionBudget,
     maxMemoryRestartBytes: identity.maxMemoryRestartBytes,
+    logLinesDropped: () => logBudget.dropped(),
     dependencies: async () => Object.fromEntries(Object.entries((await readiness.check()).checks).map(([name, check]) => [name, check.status === 'ok'])),
   };
   const metrics = createMetricsRegistry({ instance: identity.instanceId, host }, gauges);
@@ -177,15 +190,23 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   registerMessageHandlers(events, { messages });
   resyncAfterFanOutGaps({ realtime, repository: messageRepository, logger });
 
+  const access = createScrapeAccess({ isProduction: config.isProduction, scrapeToken: config.metrics.token, tokens });
+  if (config.isProduction && config.metrics.token === undefined) {
+    logger.warn({ event: 'metrics-token-unset' }, 'METRICS_TOKEN is not set: /metrics refuses every scrape in production');
+  }
   // Every API router with its contract: /openapi.json describes exactly what is mounted here.
   const mounted: RoutesWithContract[] = [
     healthRoutes({ instanceId: identity.instanceId, readiness, environment: config.env }),
-    metricsRoutes(clusterMetrics(realtime.io, metrics.registry, { hostname: host, crossInstance: config.socket.redisAdapter, timeoutMs: METRICS_COLLECT_TIMEOUT_MS })),
+    metricsRoutes(
+      clusterMetrics(realtime.io, metrics.registry, { hostname: host, crossInstance: config.socket.redisAdapter, timeoutMs: METRICS_COLLECT_TIMEOUT_MS, cacheMs: METRICS_CACHE_MS }),
+      access,
+    ),
     clusterInfoRoutes({
       identity,
       host,
       membership,
       runtimeInfo: () => ({ db: { poolMax: membership.poolMax(), budget: config.db.connectionBudget, pool: database.poolStats() }, socket: realtime.info() }),
+      access,
     }),
     messageRoutes({ messages, tokens, writeLimit: writeLimiter && rateLimit(writeLimiter, { keyOf: (req: Request) => req.user, what: 'messages from this user' }) }),
     ...(config.http.debugRoutes ? [debugRoutes()] : []),

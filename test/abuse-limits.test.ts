@@ -85,8 +85,9 @@ describe('API_RATE_LIMIT: requests per client address per minute', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 6; i += 1) statuses.push((await fetch(`${(i % 2 ? b : a).url}/api/status`, { headers: { 'x-forwarded-for': `203.0.113.${i}` } })).status);
     assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429]);
-    // Probes and scrapes are never limited: a load balancer would take the instance out.
-    for (const path of ['/health', '/api/health', '/ready', '/metrics']) assert.notEqual((await fetch(`${a.url}${path}`)).status, 429, path);
+    // Probes are never limited: a load balancer would take the instance out. A scrape is limited like any route.
+    for (const path of ['/health', '/api/health', '/ready']) assert.notEqual((await fetch(`${a.url}${path}`)).status, 429, path);
+    assert.equal((await fetch(`${a.url}/metrics`)).status, 429);
   });
 
   it('with TRUST_PROXY=true (one proxy), counts the address the proxy saw; a spoofed entry before it changes nothing', async () => {

@@ -67,7 +67,8 @@ let shell: NodeJS.ProcessEnv;
 
 before(async () => {
   db = await createTestDatabase();
-  cluster = await startCluster({ instances: 2, databaseUrl: db.url, env: { DB_CONNECTION_BUDGET: String(BUDGET) } });
+  // The scrape token shows /api/cluster-info in full once the cluster runs in production.
+  cluster = await startCluster({ instances: 2, databaseUrl: db.url, env: { DB_CONNECTION_BUDGET: String(BUDGET), METRICS_TOKEN } });
   shell = { ...cluster.env };
 });
 after(async () => {
@@ -75,11 +76,13 @@ after(async () => {
   await db.drop();
 });
 
+const METRICS_TOKEN = 'scrape-token-of-the-day2-test';
+
 /** Every instance of a cluster, as /api/cluster-info answers from each (distinct pids). */
 async function infos(target: Cluster, count: number): Promise<ClusterInfo[]> {
   const byPid = new Map<number, ClusterInfo>();
   for (let i = 0; i < count * 10 && byPid.size < count; i += 1) {
-    const [one] = await sample<ClusterInfo>(target.baseUrl, '/api/cluster-info', 1);
+    const [one] = await sample<ClusterInfo>(target.baseUrl, '/api/cluster-info', 1, { authorization: `Bearer ${METRICS_TOKEN}` });
     if (one) byPid.set(one.pid, one);
   }
   return [...byPid.values()];

@@ -169,6 +169,34 @@ describe('tokens', () => {
     assert.equal((await refused(await write({ body: 'hi' }, forever), 401, 'UNAUTHORIZED')).message, 'Token has no expiry (exp)');
     await assert.rejects(connect(api.url, forever), /Token has no expiry \(exp\)/);
   });
+
+  it('JWT_MAX_TTL (24 h) and a 60 s clock skew: a token dated ahead, not valid yet, or living too long is 401 with its reason, over HTTP and Socket.IO', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const signed = (claims: { iat?: number; nbf?: number; exp: number }) => {
+      const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('mallory').setExpirationTime(claims.exp);
+      if (claims.iat !== undefined) jwt.setIssuedAt(claims.iat);
+      if (claims.nbf !== undefined) jwt.setNotBefore(claims.nbf);
+      return jwt.sign(key);
+    };
+    const refusals: [string, Promise<string>][] = [
+      ['Token is issued in the future (iat is more than 60 s ahead)', signed({ iat: now + 1800, exp: now + 3600 })],
+      ['Token is not valid yet (nbf is more than 60 s ahead)', signed({ iat: now, nbf: now + 1800, exp: now + 3600 })],
+      ['Token lives longer than the maximum of 86400 s (exp - iat)', signed({ iat: now, exp: 32_503_680_000 })], // the year 3000
+      ['Token lives longer than the maximum of 86400 s (exp - iat)', signed({ exp: now + 86_400 + 120 })], // no iat: counted from now
+    ];
+    for (const [message, jwt] of refusals) {
+      const res = await write({ body: 'hi' }, await jwt);
+      assert.equal(res.headers.get('cache-control'), 'no-store', 'a refusal is not stored either');
+      assert.equal((await refused(res, 401, 'UNAUTHORIZED')).message, message);
+    }
+    const [, farFuture] = refusals[0] ?? [];
+    await assert.rejects(connect(api.url, await (farFuture ?? '')), /Token is issued in the future/);
+    // Within the skew, and exactly the maximum lifetime, are accepted.
+    const accepted = await write({ body: 'hi' }, await signed({ iat: now + 30, nbf: now + 30, exp: now + 30 + 86_400 }));
+    assert.equal(accepted.status, 201);
+    assert.equal(accepted.headers.get('cache-control'), 'no-store', 'an answer to an authenticated write is never stored');
+    rowsBefore += 1;
+  });
 });
 
 describe('Socket.IO events a hostile client sends', () => {

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { AppError } from '../src/errors/app-error.js';
+import { createLogBudget } from '../src/observability/log-budget.js';
 import { createSocketEvents } from '../src/realtime/socket-events.js';
 import { createRealtime, type Realtime } from '../src/realtime/socket-server.js';
 import { connect, emitRaw, type TestSocket } from './helpers/realtime.js';
@@ -38,7 +39,11 @@ before(async () => {
     instanceId: 0,
     authenticate: () => Promise.resolve({ user: 'tester', expiresAt: Date.now() + 3_600_000 }),
     connectionCap: undefined,
+    maxPerAddress: 0,
+    clientAddress: () => 'unused',
+    connectTimeoutMs: 45_000,
     logger,
+    logBudget: createLogBudget(logger, 0),
   });
   const events = createSocketEvents(realtime.io, { eventsPerSecond: 100, isProduction: true, logger });
   const contract = { summary: 'a test event', payload: z.object({ n: z.number() }), result: z.object({}) };

@@ -350,7 +350,9 @@ ui.postForm.addEventListener('submit', (event) => {
 
 /** @returns {Promise<InstanceRow[]>} */
 async function loadRows() {
-  return rowsFromClusterInfo(/** @type {{ members?: import('./cluster-view.js').Member[] }} */ (await readJson(await api('/api/cluster-info'))));
+  // In production the members are shown only to a signed-in caller (docs/security.md).
+  const init = state.token ? { headers: { authorization: `Bearer ${state.token}` } } : undefined;
+  return rowsFromClusterInfo(/** @type {{ members?: import('./cluster-view.js').Member[] }} */ (await readJson(await api('/api/cluster-info', init))));
 }
 
 /** @param {number | undefined} seconds */

@@ -1,3 +1,4 @@
+import { NO_STORE } from './require-auth.js';
 import { Router } from 'express';
 import { z } from 'zod';
 import type { RouteContract, RoutesWithContract } from '../http/contract.js';
@@ -31,6 +32,7 @@ export function devTokenRoutes(tokens: TokenService): RoutesWithContract {
   router.post('/api/dev/token', async (req, res) => {
     const { user } = validate(devTokenBody, req.body ?? {}, 'body');
     const body: z.infer<typeof devToken> = { user, token: await tokens.sign(user) };
+    res.setHeader('Cache-Control', NO_STORE);
     res.json(body);
   });
   return { router, contract: devTokenContract };

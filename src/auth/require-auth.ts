@@ -8,8 +8,13 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** What shared caches must never keep: an answer that carries or depends on a token. */
+export const NO_STORE = 'no-store';
+
 export function requireAuth(tokens: TokenService): RequestHandler {
-  return async (req, _res, next) => {
+  return async (req, res, next) => {
+    // Before the check, so a 401 is not stored either.
+    res.setHeader('Cache-Control', NO_STORE);
     req.user = (await tokens.verify(bearerToken(req.get('authorization')))).user;
     next();
   };

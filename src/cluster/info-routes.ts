@@ -1,9 +1,11 @@
 import { Router } from 'express';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { NO_STORE } from '../auth/require-auth.js';
+import type { ScrapeAccess } from '../auth/scrape-access.js';
 import type { RouteContract, RoutesWithContract } from '../http/contract.js';
 import type { ClusterIdentity } from './identity.js';
 import type { Membership } from './membership.js';
-import { clusterInfoBody, type runtimeInfo } from './schema.js';
+import { clusterInfoBody, clusterInfoPublic, type runtimeInfo } from './schema.js';
 
 /** Fields that belong to other parts of the instance (database pool, Socket.IO), read on each request. */
 export type RuntimeInfo = () => z.infer<typeof runtimeInfo>;
@@ -14,7 +16,9 @@ export const clusterInfoContract: RouteContract[] = [
     path: '/api/cluster-info',
     tag: 'cluster',
     summary: 'This instance, and every live process of the deployment as the cluster membership sees it',
-    responses: { 200: { description: 'The instance and its cluster', schema: clusterInfoBody } },
+    description:
+      'In production, only `instanceId`, `pid`, `clusterMode` and `cpuCount` unless the request carries a valid user token or the scrape token (`Authorization: Bearer ...`).',
+    responses: { 200: { description: 'The instance and its cluster (in production without a token: the four public fields)', schema: z.union([clusterInfoBody, clusterInfoPublic]) } },
   },
 ];
 
@@ -23,10 +27,17 @@ export const clusterInfoContract: RouteContract[] = [
  * instances sharing the database (every host), `members` every live process with its host,
  * role, pool and load, from the membership heartbeats (at most a heartbeat old).
  */
-export function clusterInfoRoutes(deps: { identity: ClusterIdentity; host: string; membership: Membership; runtimeInfo: RuntimeInfo }): RoutesWithContract {
+export function clusterInfoRoutes(deps: { identity: ClusterIdentity; host: string; membership: Membership; runtimeInfo: RuntimeInfo; access: ScrapeAccess }): RoutesWithContract {
   const { identity, membership } = deps;
   const router = Router();
-  router.get('/api/cluster-info', (_req, res) => {
+  router.get('/api/cluster-info', async (req, res) => {
+    // The answer depends on the token.
+    res.setHeader('Cache-Control', NO_STORE);
+    if (!(await deps.access.maySeeAll(req))) {
+      const shown: z.infer<typeof clusterInfoPublic> = { instanceId: identity.instanceId, pid: process.pid, clusterMode: identity.clusterMode, cpuCount: identity.cpuCount };
+      res.json(shown);
+      return;
+    }
     const memory = process.memoryUsage();
     const body: z.infer<typeof clusterInfoBody> = {
       instanceId: identity.instanceId,

@@ -1,4 +1,7 @@
 import { Router } from 'express';
+import { NO_STORE } from '../auth/require-auth.js';
+import type { ScrapeAccess } from '../auth/scrape-access.js';
+import { AppError } from '../errors/app-error.js';
 import type { RouteContract, RoutesWithContract } from '../http/contract.js';
 import type { ClusterMetrics } from './cluster-metrics.js';
 import { metricsText } from './schema.js';
@@ -8,7 +11,9 @@ export const metricsContract: RouteContract[] = [
     method: 'get',
     path: '/metrics',
     tag: 'cluster',
-    summary: 'Prometheus scrape of every instance on this host; answers within 2.5 s even while Redis is down',
+    summary:
+      'Prometheus scrape of every instance on this host; answers within 2.5 s even while Redis is down. In production it needs the scrape token (`Authorization: Bearer <METRICS_TOKEN>`). ' +
+      'One gathering serves every scrape of the same second (per instance); `HEAD` answers without gathering',
     responses: {
       200: {
         description: 'The metrics of every instance that answered in time',
@@ -21,13 +26,22 @@ export const metricsContract: RouteContract[] = [
         },
       },
     },
+    errors: { 401: 'In production, without the scrape token', 429: 'Over API_RATE_LIMIT (see `Retry-After`)' },
   },
 ];
 
 /** Prometheus scrape endpoint; describes every instance on this host (see cluster-metrics.ts). */
-export function metricsRoutes(metrics: ClusterMetrics): RoutesWithContract {
+export function metricsRoutes(metrics: ClusterMetrics, access: ScrapeAccess): RoutesWithContract {
   const router = Router();
-  router.get('/metrics', async (_req, res) => {
+  // Express sends HEAD here too.
+  router.get('/metrics', async (req, res) => {
+    // Before any gathering: a scrape without the token costs what a 401 costs.
+    if (!access.mayScrape(req)) throw AppError.unauthorized('Scraping needs the scrape token: Authorization: Bearer <METRICS_TOKEN>');
+    res.setHeader('Cache-Control', NO_STORE);
+    if (req.method === 'HEAD') {
+      res.type(metrics.contentType).end();
+      return;
+    }
     const { text, instancesAnswered, complete, unreachable } = await metrics.collect();
     res.setHeader('X-Metrics-Instances', String(instancesAnswered));
     if (!complete) res.setHeader('X-Metrics-Partial', 'true');

@@ -37,13 +37,22 @@ export const runtimeInfo = z.object({
   socket: z.object({ adapter: z.enum(['redis', 'memory']), connectedClients: z.number().int().min(0) }),
 });
 
-export const clusterInfoBody = z.object({
+/**
+ * What production shows a caller without a token: what the classic cluster check reads (which
+ * instance answered, as which process, whether in cluster mode, on how many cores), and
+ * nothing an attacker could use to size an attack or pick a target.
+ */
+export const clusterInfoPublic = z.object({
   instanceId: z.number().int(),
   pid: z.number().int(),
   clusterMode: z.boolean(),
+  cpuCount: z.number().int(),
+});
+
+export const clusterInfoBody = z.object({
+  ...clusterInfoPublic.shape,
   processManager: z.enum(['pm2', 'node-cluster', 'standalone']),
   instances: z.number().int().min(0).meta({ description: 'Live API instances on this database (every host)' }),
-  cpuCount: z.number().int(),
   hostname: z.string().meta({ description: 'HOST_ID' }),
   uptime: z.number(),
   memory: z.object({ rss: z.number().int(), heapUsed: z.number().int() }),

@@ -101,6 +101,16 @@ const sentinelList = z
     return z.NEVER;
   });
 
+// A lifetime in seconds, written `86400`, `90s`, `30m`, `24h` or `7d`.
+const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 };
+const durationError = 'must be a duration such as 3600, 30m, 24h or 7d (at least 60 s)';
+const duration = z
+  .string()
+  .trim()
+  .regex(/^\d+(s|m|h|d)?$/i, { error: durationError })
+  .transform((value) => Number.parseInt(value, 10) * (DURATION_UNITS[value.replace(/^\d+/, '').toLowerCase()] ?? 1))
+  .pipe(z.number().min(60, { error: durationError }).max(366 * 86_400, { error: durationError }));
+
 function url(protocols: RegExp, accepts: string) {
   return z.url({ protocol: protocols, error: `must be ${accepts}` });
 }
@@ -159,8 +169,13 @@ const schema = z.object({
   SOCKET_MAX_PAYLOAD_BYTES: integer(1024, 100_000_000).default(16_384),
   SOCKET_EVENT_RATE_LIMIT: integer(1, 100_000).default(20),
   MAX_SOCKETS_PER_USER: integer(0, 1_000_000).default(20),
+  MAX_SOCKETS_PER_ADDRESS: integer(0, 1_000_000).default(50),
+  SOCKET_CONNECT_TIMEOUT_MS: integer(1000, 600_000).default(5000),
 
   JWT_SECRET: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+  JWT_MAX_TTL: duration.default(86_400),
+  METRICS_TOKEN: z.string().trim().min(16, { error: 'must be at least 16 characters' }).optional(),
+  LOG_LINES_PER_SECOND: integer(0, 1_000_000).default(100),
 
   WORKER_STATS_INTERVAL_MS: integer(200, 86_400_000).default(10_000),
   WORKER_PRUNE_INTERVAL_MS: integer(1000, 86_400_000).default(3_600_000),
@@ -213,7 +228,8 @@ function build(raw: Raw, options: ConfigOptions) {
   return {
     env: raw.NODE_ENV,
     isProduction: production,
-    log: { level: raw.LOG_LEVEL, maxBytes: raw.LOG_MAX_SIZE, retain: raw.LOG_RETAIN },
+    // linesPerSecond: what client-caused lines may cost per instance (observability/log-budget.ts); 0 = no bound.
+    log: { level: raw.LOG_LEVEL, maxBytes: raw.LOG_MAX_SIZE, retain: raw.LOG_RETAIN, linesPerSecond: raw.LOG_LINES_PER_SECOND },
     http: {
       host: raw.HOST,
       port: raw.PORT,
@@ -259,8 +275,13 @@ function build(raw: Raw, options: ConfigOptions) {
       eventsPerSecond: raw.SOCKET_EVENT_RATE_LIMIT,
       // 0: no cap.
       maxPerUser: raw.MAX_SOCKETS_PER_USER,
+      // Per instance, anonymous connections included; 0: no cap.
+      maxPerAddress: raw.MAX_SOCKETS_PER_ADDRESS,
+      connectTimeoutMs: raw.SOCKET_CONNECT_TIMEOUT_MS,
     },
-    auth: { jwtSecret: raw.JWT_SECRET ?? DEV_JWT_SECRET },
+    auth: { jwtSecret: raw.JWT_SECRET ?? DEV_JWT_SECRET, maxTtlSeconds: raw.JWT_MAX_TTL },
+    // The scrape token: in production /metrics and the full /api/cluster-info need it (or, for the latter, a user token).
+    metrics: { token: raw.METRICS_TOKEN },
     worker: {
       statsIntervalMs: raw.WORKER_STATS_INTERVAL_MS,
       pruneIntervalMs: raw.WORKER_PRUNE_INTERVAL_MS,

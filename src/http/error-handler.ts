@@ -51,8 +51,9 @@ function toAppError(error: unknown, req: Request, isProduction: boolean): AppErr
   return new AppError(500, 'INTERNAL_ERROR', message, undefined, { cause: error });
 }
 
+// The path is not echoed: a body that reflects what the client sent is a gift to an attacker.
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
-  next(AppError.notFound(`No route for ${req.method} ${req.path}`));
+  next(AppError.notFound(`No route for this ${req.method} request`));
 };
 
 /** The one error middleware: every error becomes `{"error":{code,message,requestId}}` (errors/error-body.ts). */

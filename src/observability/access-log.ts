@@ -1,3 +1,4 @@
+import { boundedText, type LogBudget } from './log-budget.js';
 import type { Logger } from './logger.js';
 import type { RequestObserver } from './requests.js';
 
@@ -15,7 +16,7 @@ const PROBE_ROUTES = new Set(['/health', '/api/health', '/ready', '/api/ready', 
  * never used (docs/benchmarks.md). Here a request that is not logged at the current level (a
  * probe at info) costs one Set lookup.
  */
-export function accessLog(logger: Logger): RequestObserver {
+export function accessLog(logger: Logger, budget: LogBudget): RequestObserver {
   return {
     requestFinished: ({ req, res, route, seconds }) => {
       const status = res.statusCode;
@@ -24,17 +25,19 @@ export function accessLog(logger: Logger): RequestObserver {
       // must not add an error line with a stack each time. A probe whose handler threw is logged.
       const probe = PROBE_ROUTES.has(route) && res.err === undefined;
       const level = probe ? 'debug' : status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
-      if (!logger.isLevelEnabled(level)) return;
+      // Every line here is one a client can cause, so each counts against the budget; the URL is cut to a bound.
+      if (!logger.isLevelEnabled(level) || !budget.take()) return;
+      const url = boundedText(req.originalUrl);
       const error = res.err ?? (status >= 500 && !probe ? new Error(`failed with status code ${status}`) : undefined);
       const responseTime = Math.round(seconds * 1000);
       const line = {
         // req.ip: the client's address as TRUST_PROXY says to read it (the proxy's when unset).
-        req: { id: req.id, method: req.method, url: req.originalUrl, remoteAddress: req.ip ?? req.socket.remoteAddress },
+        req: { id: req.id, method: req.method, url, remoteAddress: req.ip ?? req.socket.remoteAddress },
         res: { statusCode: status },
         responseTime,
         ...(error ? { err: error } : {}),
       };
-      logger[level](line, error ? `${req.method} ${req.originalUrl} ${status}` : `${req.method} ${req.originalUrl} ${status} ${responseTime}ms`);
+      logger[level](line, error ? `${req.method} ${url} ${status}` : `${req.method} ${url} ${status} ${responseTime}ms`);
     },
   };
 }

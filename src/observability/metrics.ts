@@ -11,6 +11,8 @@ export interface RuntimeGauges {
   maxMemoryRestartBytes?: number | undefined;
   /** Whether each dependency answers now (readiness's checks), asked at each scrape. */
   dependencies?: () => Promise<Record<string, boolean>>;
+  /** Lines the log budget dropped (log-budget.ts). */
+  logLinesDropped: () => number;
 }
 
 /**
@@ -35,6 +37,15 @@ export function createMetricsRegistry(labels: { instance: number; host: string }
     registers: [registry],
     collect() {
       this.set(gauges.inFlight());
+    },
+  });
+  new Counter({
+    name: 'log_lines_dropped_total',
+    help: 'Log lines dropped for being over LOG_LINES_PER_SECOND',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(gauges.logLinesDropped());
     },
   });
   const errors = new Counter({ name: 'http_server_errors_total', help: 'Responses with status 5xx', registers: [registry] });

@@ -4,6 +4,7 @@ import { Server, type DefaultEventsMap, type ExtendedError, type Socket } from '
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
+import { boundedText, type LogBudget } from '../observability/log-budget.js';
 import type { Logger } from '../observability/logger.js';
 import type { Tracing } from '../observability/tracing.js';
 import { guardUnawaitedCommands } from '../redis/client.js';
@@ -58,11 +59,19 @@ export interface RealtimeOptions {
   connectionCap: ConnectionCap | undefined;
   /** False while this instance should take no new connections (cut off alone from a dependency). */
   accepting?: () => boolean;
-  logger: Logger;
   /** When on: each broadcast carries its trace to every instance, whose delivery is a span of it (observed-adapter.ts). */
   tracing?: Tracing | undefined;
   /** Told the delay of each broadcast from another instance, at its delivery here. */
   fanoutDelay?: ((seconds: number) => void) | undefined;
+  /** Engine.IO connections one client address may hold on this instance, anonymous ones included (MAX_SOCKETS_PER_ADDRESS); 0: no cap. */
+  maxPerAddress: number;
+  /** The client's address as TRUST_PROXY says to read it (client-address.ts). */
+  clientAddress: (req: IncomingMessage) => string;
+  /** How long a connection may stay without completing the Socket.IO handshake (Socket.IO's connectTimeout, 45 s by default). */
+  connectTimeoutMs: number;
+  logger: Logger;
+  /** Refused connections are client-caused lines: they count against it. */
+  logBudget: LogBudget;
 }
 
 export interface Realtime {
@@ -101,19 +110,63 @@ function refusal(message: string, code: string): ExtendedError {
   return error;
 }
 
+/**
+ * Counts each client address's Engine.IO connections on this instance. A connection counts
+ * from the moment it is admitted; it stops counting when its Engine.IO socket closes, or, if
+ * it never became one (the handshake failed), when its TCP connection closes.
+ */
+function addressCap(max: number, addressOf: (req: IncomingMessage) => string) {
+  const counts = new Map<string, number>();
+  const admitted = new WeakMap<IncomingMessage, () => void>();
+  return {
+    admit(req: IncomingMessage): boolean {
+      if (max === 0) return true;
+      const address = addressOf(req);
+      const count = counts.get(address) ?? 0;
+      if (count >= max) return false;
+      counts.set(address, count + 1);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        const left = (counts.get(address) ?? 1) - 1;
+        if (left > 0) counts.set(address, left);
+        else counts.delete(address);
+      };
+      admitted.set(req, release);
+      req.socket.once('close', () => {
+        if (admitted.get(req) === release) release();
+      });
+      return true;
+    },
+    opened(req: IncomingMessage, socket: { once(name: 'close', listener: () => void): void }): void {
+      const release = admitted.get(req);
+      if (!release) return;
+      // From here the Engine.IO socket's life is what counts (a polling client's requests come and go).
+      admitted.delete(req);
+      socket.once('close', release);
+    },
+  };
+}
+
 export function createRealtime(options: RealtimeOptions): Realtime {
   const log = options.logger.child({ component: 'socket.io' });
+  const perAddress = addressCap(options.maxPerAddress, options.clientAddress);
   const io: RealtimeServer = new Server({
     // Polling stays listed only so a polling handshake reaches allowRequest and gets a clear
     // answer; without sticky sessions every polling client is refused there.
     transports: ['polling', 'websocket'],
+    // Engine.IO asks this for every new connection (not for the requests of an open one).
     allowRequest: (req, callback) => {
       if (!options.allowPolling && engineTransport(req) !== 'websocket') callback(POLLING_DISABLED_MESSAGE, false);
       // Refused at the transport, not by middleware: socket.io-client retries this on its own
       // (with back-off), and the retry reaches another instance.
       else if (options.accepting && !options.accepting()) callback(NOT_ACCEPTING_MESSAGE, false);
+      else if (!perAddress.admit(req)) callback(`Too many connections from this address: at most ${options.maxPerAddress} at once`, false);
       else callback(null, true);
     },
+    // A connection that opens Engine.IO but never sends Socket.IO's CONNECT is closed after this.
+    connectTimeout: options.connectTimeoutMs,
     maxHttpBufferSize: options.maxPayloadBytes,
     cors: { origin: options.corsOrigin },
     serveClient: false,
@@ -197,8 +250,12 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       io.attach(server);
       attached = true;
       // The engine exists only once attached.
+      io.engine.on('connection', (socket: { request: IncomingMessage; once(name: 'close', listener: () => void): void }) => {
+        perAddress.opened(socket.request, socket);
+      });
       io.engine.on('connection_error', (error: { code: number; message: string; req?: { url?: string } }) => {
-        log.warn({ code: error.code, url: error.req?.url }, `Socket.IO connection refused: ${error.message}`);
+        if (!options.logBudget.take()) return;
+        log.warn({ code: error.code, url: error.req?.url === undefined ? undefined : boundedText(error.req.url) }, `Socket.IO connection refused: ${error.message}`);
       });
     },
     // The engine exists only once attached; before that no client can be connected.

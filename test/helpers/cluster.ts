@@ -117,10 +117,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
  * as any client should: a connection the node:cluster primary hands to a worker that has just
  * been SIGKILLed is never answered (a Node core race), and fetch would wait 300 s.
  */
-export async function sample<T>(baseUrl: string, path: string, n: number): Promise<T[]> {
+export async function sample<T>(baseUrl: string, path: string, n: number, headers: Record<string, string> = {}): Promise<T[]> {
   const bodies: T[] = [];
   for (let i = 0; i < n; i += 1) {
-    const res = await fetch(`${baseUrl}${path}`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${baseUrl}${path}`, { headers: { connection: 'close', ...headers }, signal: AbortSignal.timeout(5000) });
     bodies.push((await res.json()) as T);
   }
   return bodies;
