@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { down, up, type Lab } from '../scripts/lab/lab.js';
-import { npmStart, pm2 } from '../scripts/lab/hosts.js';
+import { installRelease, npmStart, pm2, prepareRelease } from '../scripts/lab/hosts.js';
 import { setHostLink, setHostRedisRoute } from '../scripts/lab/network.js';
-import { haproxyServers } from '../scripts/lab/services.js';
+import { currentRedisPrimary, haproxyServers, killRedis } from '../scripts/lab/services.js';
 import { run } from '../scripts/lab/shell.js';
 import type { z } from 'zod';
 import { createTokenService } from '../src/auth/jwt.js';
@@ -105,8 +107,9 @@ describe('several hosts behind HAProxy', { skip: asRoot ? false : 'needs root fo
       lbPort: await freePort(),
       lbStatsPort: await freePort(),
       budget: BUDGET,
-      // The writer posts ten a second as one user; 300 clients share 20 users.
-      env: { WRITE_RATE_LIMIT: '0' },
+      // The writers post ten a second as one user; 300 clients share 20 users and, through
+      // HAProxy, one address (127.0.0.1): no per-address cap.
+      env: { WRITE_RATE_LIMIT: '0', MAX_SOCKETS_PER_ADDRESS: '0' },
     });
     const tokens = createTokenService(lab.jwtSecret);
     auth = { authorization: `Bearer ${await tokens.sign('lab-admin')}` };
@@ -192,5 +195,113 @@ describe('several hosts behind HAProxy', { skip: asRoot ? false : 'needs root fo
     await sleep(2000);
     await assertNothingLost('host cut off from Redis');
     assert.equal(await restartsOf(['h1', 'h2', 'h3']), before, 'no process restarted');
+  });
+
+  /** Polls HAProxy while `during` runs: whether every host was ever out of rotation at once. */
+  async function watchRotation<T>(during: () => Promise<T>): Promise<{ result: T; allOutSeen: boolean }> {
+    let allOutSeen = false;
+    const timer = setInterval(() => {
+      void haproxyServers(lab.t)
+        .then((states) => {
+          if (Object.values(states).every((state) => state.startsWith('DOWN'))) allOutSeen = true;
+        })
+        .catch(() => undefined);
+    }, 200);
+    try {
+      return { result: await during(), allOutSeen };
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  it('the Redis primary killed: Sentinel fails over, fan-out is back within 10 s, no process restarts, never every host out of rotation', async () => {
+    const hosts = lab.t.hosts.map((h) => h.id);
+    const before = await restartsOf(hosts);
+    const { result, allOutSeen } = await watchRotation(async () => {
+      const primary = await currentRedisPrimary(lab.t);
+      const killedAt = Date.now();
+      killRedis(lab.t, primary);
+      await waitFor('Sentinel to promote the replica', async () => (await currentRedisPrimary(lab.t)) !== primary, 20_000, 200);
+      const promotedMs = Date.now() - killedAt;
+      // Fan-out is back when a message posted after the promotion reaches every follower of its room live.
+      const room = ROOMS[0] ?? '';
+      const writer = writers.get(room);
+      assert.ok(writer);
+      const promotedAt = writer.posted.length;
+      await waitFor('a message after the promotion', () => writer.posted.length > promotedAt, 10_000, 50);
+      const probe = writer.posted[promotedAt] ?? 0;
+      await waitFor('it to reach every follower of its room', () => (followers.get(room) ?? []).every((f) => f.held.includes(probe)), 10_000, 50);
+      return { promotedMs, fanOutMs: Date.now() - killedAt };
+    });
+    console.log(`# Redis failover: replica promoted ${result.promotedMs} ms after the kill, fan-out back at ${result.fanOutMs} ms`);
+    assert.ok(result.fanOutMs - result.promotedMs <= 10_000, `fan-out back ${result.fanOutMs - result.promotedMs} ms after the promotion`);
+    assert.equal(allOutSeen, false, 'every host was out of rotation at once');
+    await assertNothingLost('Redis failover');
+    assert.equal(await restartsOf(hosts), before, 'no process restarted');
+  });
+
+  it('a release rolled host by host through HAProxy: 0 failed requests, old and new builds side by side', async () => {
+    const oldVersion = (JSON.parse(readFileSync(join(lab.t.dir, 'h1/app/package.json'), 'utf8')) as { version: string }).version;
+    const newVersion = `${oldVersion}-next`;
+    const release = prepareRelease(lab.t, newVersion);
+    const failuresBefore = failures().length;
+    // A reader through HAProxy, each request on a new connection, noting which build answered.
+    const versions: string[][] = [];
+    const readerFailures: string[] = [];
+    const state = { running: true };
+    const reader = (async () => {
+      while (state.running) {
+        try {
+          const res = await fetch(`${lab.url}/api/status`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });
+          if (res.ok) versions.push([(await res.json() as { version: string }).version, String(Date.now())]);
+          else readerFailures.push(`HTTP ${res.status}`);
+        } catch (error) {
+          readerFailures.push(String(error));
+        }
+        await sleep(20);
+      }
+    })();
+    let sideBySide = false;
+    try {
+      for (const host of lab.t.hosts) {
+        installRelease(lab.t, host, release);
+        await npmStart(lab.t, host, lab.env(host.id));
+        const recent = new Set(versions.slice(-30).map(([v]) => v));
+        if (host !== lab.t.hosts.at(-1) && recent.has(oldVersion) && recent.has(newVersion)) sideBySide = true;
+      }
+    } finally {
+      state.running = false;
+      await reader;
+    }
+    assert.deepEqual(readerFailures, [], 'no read failed during the roll');
+    assert.deepEqual(failures().slice(failuresBefore), [], 'no write failed during the roll');
+    assert.ok(sideBySide, 'old and new builds answered side by side during the roll');
+    const members = (await info()).members;
+    assert.ok(members.every((m) => m.version === newVersion), `every process runs the new build: ${members.map((m) => `${m.host}/${m.role}:${m.version}`).join(', ')}`);
+    console.log(`# rolled release: ${versions.length} reads, 0 failed`);
+    await assertNothingLost('rolled release');
+  });
+
+  it('the PM2 daemon of one host killed: the other hosts serve meanwhile, pm2 resurrect brings that host back', async () => {
+    const host = lab.t.hosts[1];
+    assert.ok(host);
+    const others = lab.t.hosts.filter((h) => h !== host).map((h) => h.id);
+    const before = await restartsOf(others);
+    const { result, allOutSeen } = await watchRotation(async () => {
+      const daemon = Number(readFileSync(join(lab.t.dir, host.id, 'pm2', 'pm2.pid'), 'utf8'));
+      const killedAt = Date.now();
+      process.kill(daemon, 'SIGKILL');
+      await waitFor(`HAProxy to take ${host.id} out`, async () => (await haproxyServers(lab.t))[host.id]?.startsWith('DOWN'), 30_000, 200).catch(() => undefined);
+      // The documented path (docs/lifecycle.md, "The PM2 daemon's death"): npm start saved the process list.
+      await pm2(lab.t, host, lab.env(host.id), ['resurrect']);
+      await waitFor(`HAProxy to send to ${host.id} again`, async () => (await haproxyServers(lab.t))[host.id] === 'UP', 60_000, 250);
+      return { backMs: Date.now() - killedAt };
+    });
+    const names = (await processes(host.id)).map((p) => p.name).sort();
+    assert.deepEqual(names, ['api', 'api', 'worker'], 'the saved process list came back');
+    console.log(`# PM2 daemon killed: ${host.id} back in rotation ${result.backMs} ms later`);
+    assert.equal(allOutSeen, false);
+    await assertNothingLost('PM2 daemon killed');
+    assert.equal(await restartsOf(others), before, 'no process of the other hosts restarted');
   });
 });
