@@ -81,6 +81,9 @@ module.exports = {
       name: env.WORKER_NAME || 'worker',
       script: 'dist/src/worker-main.js',
       exec_mode: 'fork',
+      // The node running this PM2 command, as for the daemon it starts (whose node the cluster
+      // instances run): PM2 would otherwise look `node` up on PATH, which may find another one.
+      interpreter: process.execPath,
       instances: 1,
       wait_ready: true,
       listen_timeout: 10000,
