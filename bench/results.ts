@@ -1,5 +1,6 @@
 /** The shape of bench/results/<date>.json: every section's figures, per round and as medians. */
 import type { FanOutFigures } from './measure/fan-out.js';
+import type { ScaleFigures } from './measure/fan-out-at-scale.js';
 import type { LoadFigures } from './measure/load-run.js';
 
 export interface Summary {
@@ -8,6 +9,9 @@ export interface Summary {
   daemonMicrosPerRequest: number;
   /** Median over rounds of this run's CPU/request divided by bare Express's in the same round. */
   cpuRatioToExpress?: number;
+  /** The same, against the run named `reference` (the database routes' Express + pg). */
+  reference?: string;
+  cpuRatioToReference?: number;
 }
 
 export interface MemoryFigures {
@@ -36,6 +40,8 @@ export interface Results {
   memory: { targets: Record<string, MemoryFigures>; workerIdle: number; workerIdlePss: number };
   reload: { reloads: number; complete: number; failed: number; non2xx: number; seconds: number; reloadMillis: number[] };
   realtime: { clients: number; app: FanOutFigures; reference: FanOutFigures }[];
+  /** Many sockets on one instance: the app (API only) beside the Socket.IO reference app. */
+  realtimeScale: { app: ScaleFigures; reference: ScaleFigures };
   database: { budget: number; concurrency: number; read: LoadFigures & { peakConnections: number }; write: LoadFigures & { peakConnections: number } };
   goals: Goal[];
 }

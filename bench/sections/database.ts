@@ -14,7 +14,14 @@ import type { Results } from '../results.js';
 import type { Settings } from '../settings.js';
 
 export const READ_PATH = '/api/rooms/bench/messages?limit=20';
-const WRITE_PATH = '/api/rooms/bench/messages';
+export const WRITE_PATH = '/api/rooms/bench/messages';
+
+/** The write every database run POSTs: one message, as one user (the reference ignores the token). */
+export async function writeRequest(): Promise<{ file: string; headers: Record<string, string> }> {
+  const file = join(tmpdir(), `bench-post-${process.pid}.json`);
+  writeFileSync(file, JSON.stringify({ body: 'bench write' }));
+  return { file, headers: { authorization: `Bearer ${await createTokenService(TEST_JWT_SECRET).sign('bench-writer')}` } };
+}
 
 /** Gives the read route something to read. */
 export async function seedMessages(app: Target, count: number): Promise<void> {
@@ -29,10 +36,8 @@ export async function databaseSection(app: Target, databaseName: string, setting
   const ab = { concurrency: settings.dbConcurrency, seconds: settings.dbSeconds };
   const read = await peakConnections(databaseName, () => measureLoad(app, READ_PATH, ab));
   log(`database read: ${read.result.requestsPerSecond} req/s, ${read.result.non2xx} non-2xx, ${read.result.failed} failed, peak ${read.peak} connections`);
-  const body = join(tmpdir(), `bench-post-${process.pid}.json`);
-  writeFileSync(body, JSON.stringify({ body: 'bench write' }));
-  const token = await createTokenService(TEST_JWT_SECRET).sign('bench-writer');
-  const write = await peakConnections(databaseName, () => measureLoad(app, WRITE_PATH, { ...ab, postFile: body, headers: { authorization: `Bearer ${token}` } }));
+  const post = await writeRequest();
+  const write = await peakConnections(databaseName, () => measureLoad(app, WRITE_PATH, { ...ab, postFile: post.file, headers: post.headers }));
   log(`database write: ${write.result.requestsPerSecond} req/s, ${write.result.non2xx} non-2xx, ${write.result.failed} failed, peak ${write.peak} connections`);
   return { budget: 20, concurrency: settings.dbConcurrency, read: { ...read.result, peakConnections: read.peak }, write: { ...write.result, peakConnections: write.peak } };
 }
