@@ -113,8 +113,9 @@ export async function stopPgBouncer(t: Topology): Promise<void> {
 /**
  * HAProxy in front of the hosts, as docs/scale-out.md configures it: round-robin over the
  * hosts with no stickiness (Socket.IO runs on WebSocket only, so a connection needs no
- * affinity), each host health-checked on /ready every second, out after 2 failures and back
- * after 2 passes, WebSocket tunnels kept an hour, and a stats page for the lab to read.
+ * affinity), each host health-checked on /ready every second, out after 2 failures (its
+ * sessions shut, so its clients reconnect elsewhere) and back after 2 passes, WebSocket
+ * tunnels kept an hour, and a stats page for the lab to read.
  */
 export function haproxyConfig(t: Topology): string {
   return [
@@ -140,7 +141,10 @@ export function haproxyConfig(t: Topology): string {
     '  balance roundrobin',
     '  option httpchk GET /ready',
     '  http-check expect status 200',
-    '  default-server inter 1s fall 2 rise 2',
+    // A host marked down takes its WebSocket tunnels with it: a host that died without a FIN
+    // (power, link) would otherwise leave its clients on dead tunnels until Socket.IO's ping
+    // timeout (45 s), missing every message meanwhile.
+    '  default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions',
     ...t.hosts.map((h) => `  server ${h.id} ${h.address}:${t.appPort} check`),
     '',
     'listen stats',

@@ -27,6 +27,9 @@ export function startOpenTelemetry(config: Config, self: TracedProcess): Tracing
   // only for imports made after this (the entries import the app afterwards). Limited to
   // ioredis, so no other module is wrapped. Prisma needs no hook: its client looks for the
   // instrumentation's global helper at each query.
+  // Node 24 marks module.register deprecated for module.registerHooks, but the instrumentation's
+  // hook (import-in-the-middle) is an asynchronous loader that only register() can install.
+  // eslint-disable-next-line @typescript-eslint/no-deprecated
   register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, { data: { include: ['ioredis'] } });
 
   const sdk = new NodeSDK({

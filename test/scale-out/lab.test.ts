@@ -4,16 +4,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { down, up, type Lab } from '../scripts/lab/lab.js';
-import { installRelease, npmStart, pm2, prepareRelease } from '../scripts/lab/hosts.js';
-import { setHostLink, setHostRedisRoute } from '../scripts/lab/network.js';
-import { currentRedisPrimary, haproxyServers, killRedis } from '../scripts/lab/services.js';
-import { run } from '../scripts/lab/shell.js';
+import { down, up, type Lab } from '../../scripts/lab/lab.js';
+import { installRelease, npmStart, pm2, prepareRelease } from '../../scripts/lab/hosts.js';
+import { setHostLink, setHostRedisRoute } from '../../scripts/lab/network.js';
+import { currentRedisPrimary, haproxyServers, killRedis } from '../../scripts/lab/services.js';
+import { run } from '../../scripts/lab/shell.js';
 import type { z } from 'zod';
-import { createTokenService } from '../src/auth/jwt.js';
-import type { clusterInfoBody } from '../src/cluster/schema.js';
-import { follow, startWriter, type Follower, type Writer } from './helpers/followers.js';
-import { freePort, sleep, waitFor } from './helpers/services.js';
+import { createTokenService } from '../../src/auth/jwt.js';
+import type { clusterInfoBody } from '../../src/cluster/schema.js';
+import { follow, startWriter, type Follower, type Writer } from '../helpers/followers.js';
+import { freePort, sleep, waitFor } from '../helpers/services.js';
 
 /**
  * Several hosts for real (docs/scale-out.md): three hosts in network namespaces, each with its
@@ -154,29 +154,31 @@ describe('several hosts behind HAProxy', { skip: asRoot ? false : 'needs root fo
     const failuresBefore = failures().length;
     const lost = lab.t.hosts[2];
     assert.ok(lost);
-    const lostAt = Date.now();
-    // Every process of h3 dies at once and its link goes down: a host that lost power.
-    const pids = (await run('ip', ['netns', 'pids', lost.ns])).split('\n').filter(Boolean);
-    for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
-    await setHostLink(lab.t, 'h3', false);
-    await waitFor('HAProxy to mark h3 down', async () => (await haproxyServers(lab.t)).h3?.startsWith('DOWN'), 10_000, 100);
-    const outOfRotationMs = Date.now() - lostAt;
-    assert.ok(outOfRotationMs <= 5000, `HAProxy took ${outOfRotationMs} ms`);
-    await waitFor('membership to drop h3', async () => (await info()).members.every((m) => m.host !== 'h3'), 30_000, 250);
-    const droppedMs = Date.now() - lostAt;
-    await waitFor('the survivors\' pools to grow', async () => (await info()).members.reduce((sum, m) => sum + m.pool.want, 0) > poolsBefore.reduce((a, b) => a + b, 0), 20_000, 250);
-    await waitFor('every follower to rejoin', () => allFollowers().every((f) => f.socket.connected), 30_000, 250);
-    const recoveredMs = Date.now() - lostAt;
-    await sleep(2000);
-    await assertNothingLost('host lost');
-    assert.equal(await restartsOf(['h1', 'h2']), before, 'no process of the other hosts restarted');
-    const failed = failures().slice(failuresBefore);
-    console.log(`# host lost: out of rotation in ${outOfRotationMs} ms, out of membership in ${droppedMs} ms, every client back in ${recoveredMs} ms; ${failed.length} failed writes: ${failed.slice(0, 3).join('; ')}`);
-
-    // The host comes back: its link up, npm start as after a reboot.
-    await setHostLink(lab.t, 'h3', true);
-    await npmStart(lab.t, lost, lab.env('h3'));
-    await waitFor('HAProxy to send to h3 again', async () => (await haproxyServers(lab.t)).h3 === 'UP', 20_000, 250);
+    try {
+      const lostAt = Date.now();
+      // Every process of h3 dies at once and its link goes down: a host that lost power.
+      const pids = (await run('ip', ['netns', 'pids', lost.ns])).split('\n').filter(Boolean);
+      for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
+      await setHostLink(lab.t, 'h3', false);
+      await waitFor('HAProxy to mark h3 down', async () => (await haproxyServers(lab.t)).h3?.startsWith('DOWN'), 10_000, 100);
+      const outOfRotationMs = Date.now() - lostAt;
+      assert.ok(outOfRotationMs <= 5000, `HAProxy took ${outOfRotationMs} ms`);
+      await waitFor('membership to drop h3', async () => (await info()).members.every((m) => m.host !== 'h3'), 30_000, 250);
+      const droppedMs = Date.now() - lostAt;
+      await waitFor('the survivors\' pools to grow', async () => (await info()).members.reduce((sum, m) => sum + m.pool.want, 0) > poolsBefore.reduce((a, b) => a + b, 0), 20_000, 250);
+      await waitFor('every follower to rejoin', () => allFollowers().every((f) => f.socket.connected), 30_000, 250);
+      const recoveredMs = Date.now() - lostAt;
+      await sleep(2000);
+      await assertNothingLost('host lost');
+      assert.equal(await restartsOf(['h1', 'h2']), before, 'no process of the other hosts restarted');
+      const failed = failures().slice(failuresBefore);
+      console.log(`# host lost: out of rotation in ${outOfRotationMs} ms, out of membership in ${droppedMs} ms, every client back in ${recoveredMs} ms; ${failed.length} failed writes: ${failed.slice(0, 3).join('; ')}`);
+    } finally {
+      // The host comes back whatever happened: its link up, npm start as after a reboot.
+      await setHostLink(lab.t, 'h3', true);
+      await npmStart(lab.t, lost, lab.env('h3'));
+      await waitFor('HAProxy to send to h3 again', async () => (await haproxyServers(lab.t)).h3 === 'UP', 20_000, 250);
+    }
   });
 
   it('a host cut off from Redis alone leaves rotation and comes back when the link returns, without a restart', async () => {
