@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { io } from 'socket.io-client';
-import { followRoom, type Message, type MessagePage } from '../public/js/room-feed.js';
+import { followRoom, type MessagePage } from '../public/js/room-feed.js';
 import { createTokenService } from '../src/auth/jwt.js';
 import type { Hello } from '../src/realtime/socket-server.js';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { createTestDatabase, sleep, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
-import { postMessage } from './helpers/realtime.js';
+import { createTestDatabase, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
+import { startWriter, type Writer } from './helpers/followers.js';
 
 /**
  * No message missed: a client following a room with the recipe of docs/realtime.md (the
@@ -44,33 +44,6 @@ async function storedIds(room: string): Promise<number[]> {
   return ids;
 }
 
-/** Posts a message every `everyMs` until stopped; records the id of each 201. */
-function startWriter(room: string, token: string, everyMs: number) {
-  const posted: number[] = [];
-  const failures: string[] = [];
-  const state = { running: true };
-  const done = (async () => {
-    for (let n = 0; state.running; n += 1) {
-      try {
-        const res = await postMessage(cluster.baseUrl, room, { body: `message ${n}` }, token, { timeoutMs: 10_000 });
-        if (res.status === 201) posted.push(((await res.json()) as Message).id);
-        else failures.push(`HTTP ${res.status}`);
-      } catch (error) {
-        failures.push(String(error));
-      }
-      await sleep(everyMs);
-    }
-  })();
-  return {
-    posted,
-    failures,
-    async stop() {
-      state.running = false;
-      await done;
-    },
-  };
-}
-
 describe('a client following a room through two pm2 reloads', () => {
   it('holds every posted id exactly once while a writer posts every 20 ms', async () => {
     const room = 'reload-catch-up';
@@ -94,10 +67,10 @@ describe('a client following a room through two pm2 reloads', () => {
     });
     // The client follows the room from its first join (it asks for no history), so the writer
     // starts once it has joined: every message it posts is one the client must end up holding.
-    let writer: ReturnType<typeof startWriter> | undefined;
+    let writer: Writer | undefined;
     try {
       await waitFor('the first join', () => joins > 0, 20_000, 50);
-      const active = startWriter(room, token, 20);
+      const active = startWriter(cluster.baseUrl, room, token, 20, { keepAlive: true, timeoutMs: 10_000 });
       writer = active;
       await waitFor('some messages before the reloads', () => active.posted.length >= 20, 20_000, 50);
       // Each reload drops the client; it rejoins (on a new instance) before the next, so both

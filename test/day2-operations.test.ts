@@ -8,6 +8,7 @@ import type { StoredMessage } from '../src/messages/schema.js';
 import { databaseLoad, sampleConnections, type LoadReport } from './helpers/budget.js';
 import { sample, startCluster, type Cluster } from './helpers/cluster.js';
 import { ab } from './helpers/load.js';
+import { runCommand, type CommandResult } from './helpers/process.js';
 import { collect, connect, join, type TestSocket, postMessage } from './helpers/realtime.js';
 import { createTestDatabase, execFileAsync, ROOT, TEST_JWT_SECRET, waitFor, type TestDatabase } from './helpers/services.js';
 
@@ -37,21 +38,9 @@ interface ClusterInfo {
   members: Member[];
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CommandResult;
 
-async function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  try {
-    const { stdout, stderr } = await execFileAsync(command, args, { cwd: ROOT, env, timeout: 180_000, maxBuffer: 16 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const run = runCommand;
 
 /** stderr without npm's own warnings about this machine's npm configuration. */
 function errorLines(result: Run): string[] {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Pm2Process } from '../scripts/pm2.js';
+import { runCommand, type CommandResult } from './helpers/process.js';
 import { createTestDatabase, execFileAsync, freePort, ROOT, uniqueName, waitFor, type TestDatabase } from './helpers/services.js';
 
 /**
@@ -16,25 +17,15 @@ import { createTestDatabase, execFileAsync, freePort, ROOT, uniqueName, waitFor,
 
 const PM2 = join(ROOT, 'node_modules', '.bin', 'pm2');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CommandResult;
 
 let home: string;
 let db: TestDatabase;
 let port: number;
 let env: NodeJS.ProcessEnv;
 
-async function run(command: string, args: string[]): Promise<Run> {
-  try {
-    const { stdout, stderr } = await execFileAsync(command, args, { cwd: ROOT, env, timeout: 180_000, maxBuffer: 16 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+function run(command: string, args: string[]): Promise<Run> {
+  return runCommand(command, args, env);
 }
 
 async function online(): Promise<Pm2Process[]> {

@@ -57,15 +57,18 @@ export interface Writer {
   stop(): Promise<void>;
 }
 
-/** Posts a message every `everyMs` (plus the time each POST takes) until stopped. */
-export function startWriter(baseUrl: string, room: string, token: string, everyMs: number): Writer {
+/**
+ * Posts a message every `everyMs` (plus the time each POST takes) until stopped. Each on a new
+ * connection unless `keepAlive` (a fault test's writer must not stay on a dead instance).
+ */
+export function startWriter(baseUrl: string, room: string, token: string, everyMs: number, options: { keepAlive?: boolean; timeoutMs?: number } = {}): Writer {
   const posted: number[] = [];
   const failures: string[] = [];
   const state = { running: true };
   const done = (async () => {
     for (let n = 0; state.running; n += 1) {
       try {
-        const res = await postMessage(baseUrl, room, { body: `message ${n}` }, token, { timeoutMs: 20_000, headers: { connection: 'close' } });
+        const res = await postMessage(baseUrl, room, { body: `message ${n}` }, token, { timeoutMs: options.timeoutMs ?? 20_000, headers: options.keepAlive ? {} : { connection: 'close' } });
         if (res.status === 201) posted.push(((await res.json()) as Message).id);
         else failures.push(`HTTP ${res.status} ${await res.text()}`);
       } catch (error) {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { LogLine } from './api.js';
+import { execFileAsync, ROOT } from './services.js';
 
 export interface LoggedProcess {
   child: ChildProcess;
@@ -63,4 +64,21 @@ export function spawnLogged(command: string, args: string[], options: { cwd: str
           }
         }),
   };
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command from the project's folder to its end (3 minutes at most): its exit code and output, never a throw. */
+export async function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<CommandResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync(command, args, { cwd: ROOT, env, timeout: 180_000, maxBuffer: 16 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
 }
