@@ -72,6 +72,8 @@ describe('the container\'s command (pm2-runtime)', { skip }, () => {
       DATABASE_URL: db.url,
       REDIS_KEY_PREFIX: `${uniqueName('t')}:`,
       JWT_SECRET: TEST_JWT_SECRET,
+      // Every request line is logged: the test counts them on stdout (the budget is abuse-bounds' to test).
+      LOG_LINES_PER_SECOND: '0',
     };
     const command = ['dist/scripts/pm2-runtime.js', 'start', 'ecosystem.config.cjs', '--env', 'production'];
     runtime = asRoot

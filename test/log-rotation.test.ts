@@ -33,7 +33,8 @@ describe('log rotation with LOG_MAX_SIZE and LOG_RETAIN', () => {
   let logFiles: Map<string, string>;
   before(async () => {
     db = await createTestDatabase();
-    cluster = await startCluster({ instances: 2, databaseUrl: db.url, apiOnly: true, env: { LOG_MAX_SIZE: '32K', LOG_RETAIN: String(RETAIN) } });
+    // Every request's line is looked for, so no log budget (abuse-bounds tests that one).
+    cluster = await startCluster({ instances: 2, databaseUrl: db.url, apiOnly: true, env: { LOG_MAX_SIZE: '32K', LOG_RETAIN: String(RETAIN), LOG_LINES_PER_SECOND: '0' } });
     logFiles = new Map((await cluster.jlist()).filter((p) => p.name === 'api').map((p) => [String(p.pm2_env.NODE_APP_INSTANCE), p.pm2_env.pm_out_log_path ?? '']));
   });
   after(async () => {
