@@ -107,9 +107,11 @@ async function countConnections(): Promise<{ total: number; byApplication: Recor
 }
 
 /** Requests to /api/status served so far per instance id, from the host-wide /metrics. */
-async function servedByInstance(url: string): Promise<Map<string, number>> {
+async function servedByInstance(url: string, headers: Record<string, string>): Promise<Map<string, number>> {
   const served = new Map<string, number>();
-  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const res = await fetch(`${url}/metrics`, { headers, signal: AbortSignal.timeout(10_000) });
+  if (!res.ok) throw new Error(`/metrics answered ${res.status}${res.status === 401 ? ' (in production it needs METRICS_TOKEN)' : ''}`);
+  const text = await res.text();
   for (const line of text.split('\n')) {
     if (!line.startsWith('http_request_duration_seconds_count{') || !line.includes('route="/api/status"')) continue;
     const instance = /instance="([^"]*)"/.exec(line)?.[1];
@@ -194,7 +196,7 @@ async function check(options: ReturnType<typeof parseArgs>, expect: number): Pro
   // --- the Socket.IO adapter of every instance, asked of each (not read from its logs: a line
   // at info is not written at LOG_LEVEL=warn) ---
   const ids = new Set(api.length > 0 ? api.map(instanceIdOf) : Array.from({ length: expect }, (_, i) => String(i)));
-  const adapters = await askEach(`${options.url}/api/cluster-info`, ids, async (res) => ((await res.json()) as ClusterInfo).socket?.adapter);
+  const adapters = await askEach(`${options.url}/api/cluster-info`, ids, async (res) => ((await res.json()) as ClusterInfo).socket?.adapter, { authorization });
   const notRedis = [...adapters].filter(([, adapter]) => adapter !== 'redis').map(([id, adapter]) => `#${id}: ${adapter}`);
   record(
     adapters.size >= Math.min(expect, ids.size) && notRedis.length === 0,
@@ -225,10 +227,14 @@ async function check(options: ReturnType<typeof parseArgs>, expect: number): Pro
 
   // --- load spread ---
   try {
-    const before = await servedByInstance(options.url);
+    // The scrape token when one is set (production refuses /metrics without it).
+    const scrapeToken = loadConfig().metrics.token;
+    const headers: Record<string, string> = scrapeToken === undefined ? {} : { authorization: `Bearer ${scrapeToken}` };
+    const before = await servedByInstance(options.url, headers);
     const { tool, ok } = await runLoad(options.url, options.load);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const after = await servedByInstance(options.url);
+    // One gathering of /metrics serves every scrape for a second (cluster-metrics.ts): wait it out.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const after = await servedByInstance(options.url, headers);
     const delta = [...after].map(([id, n]) => [id, n - (before.get(id) ?? 0)] as const).sort(([a], [b]) => Number(a) - Number(b));
     const total = delta.reduce((sum, [, n]) => sum + n, 0);
     const hit = delta.filter(([, n]) => n > 0).length;

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCluster, type Cluster } from './helpers/cluster.js';
-import { createTestDatabase, type TestDatabase } from './helpers/services.js';
+import { createTestDatabase, waitFor, type TestDatabase } from './helpers/services.js';
 
 const MAX_BYTES = 32 * 1024;
 const RETAIN = 3;
@@ -61,6 +61,8 @@ describe('log rotation with LOG_MAX_SIZE and LOG_RETAIN', () => {
     assert.equal(logFiles.size, 2);
     // ≈ 250 request lines of ≈ 300 bytes per instance: two or three rotations each, within what is kept.
     const served = await requests(cluster, 'a', 500);
+    // A line is written after its response has gone (one write per event-loop turn, then PM2's): the last ones may still be on their way.
+    await waitFor('the last lines to reach the files', () => [...served].every(([instance, ids]) => { const inFiles = new Set(logged(instance).ids); return ids.every((id) => inFiles.has(id)); }), 5000, 100).catch(() => undefined);
     for (const [instance, ids] of served) {
       const { ids: inFiles, rotated, sizes } = logged(instance);
       assert.ok(rotated.length >= 1 && rotated.length <= RETAIN, `instance ${instance}: rotated files ${rotated.join(', ')}`);
