@@ -4,7 +4,7 @@ import { createTokenService } from '../src/auth/jwt.js';
 import type { StoredMessage } from '../src/messages/schema.js';
 import { sample, startCluster, type Cluster } from './helpers/cluster.js';
 import { collect, connectToTwoInstances, join, postMessage, type TestSocket } from './helpers/realtime.js';
-import { createTestDatabase, privateRedis, TEST_JWT_SECRET, waitFor, type PrivateRedis, type TestDatabase } from './helpers/services.js';
+import { createTestDatabase, privateRedis, sleep, TEST_JWT_SECRET, waitFor, type PrivateRedis, type TestDatabase } from './helpers/services.js';
 
 const tokens = createTokenService(TEST_JWT_SECRET);
 
@@ -70,6 +70,8 @@ describe('Redis outage', () => {
     assert.equal(down.checks.database.status, 'ok');
     for (const info of await sample<{ pid: number }>(cluster.baseUrl, '/health', 6)) assert.ok(info);
     // /metrics answers within its timeout with this instance's series, and names the instance it could not reach.
+    // One gathering serves every scrape for a second: the ones below must be gathered after the kill.
+    await sleep(1100);
     for (let i = 0; i < 4; i += 1) {
       const started = Date.now();
       const res = await fetch(`${cluster.baseUrl}/metrics`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });

@@ -106,7 +106,8 @@ export async function privateRedis(): Promise<PrivateRedis> {
       await waitFor('private redis to answer', ping, 10_000, 100);
     },
     async kill() {
-      if (!child || child.exitCode !== null) return;
+      // Already gone (a test that killed it and failed before starting it again): nothing to wait for.
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child?.once('exit', resolve));
       child.kill('SIGKILL');
       await exited;
