@@ -91,6 +91,7 @@ describe('/metrics cannot amplify', () => {
   it('in production needs the scrape token, answers HEAD without a body, and is never stored', async () => {
     const anonymous = await fetch(`${cluster.baseUrl}/metrics`);
     assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.headers.get('cache-control'), 'no-store', 'its 401 too');
     assert.doesNotMatch(await anonymous.text(), /process_cpu/);
     assert.equal((await fetch(`${cluster.baseUrl}/metrics`, { headers: { authorization: 'Bearer not-the-token' } })).status, 401);
     const head = await fetch(`${cluster.baseUrl}/metrics`, { method: 'HEAD', headers: scrape });

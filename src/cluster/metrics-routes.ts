@@ -35,9 +35,10 @@ export function metricsRoutes(metrics: ClusterMetrics, access: ScrapeAccess): Ro
   const router = Router();
   // Express sends HEAD here too.
   router.get('/metrics', async (req, res) => {
+    // Never stored, its 401 included.
+    res.setHeader('Cache-Control', NO_STORE);
     // Before any gathering: a scrape without the token costs what a 401 costs.
     if (!access.mayScrape(req)) throw AppError.unauthorized('Scraping needs the scrape token: Authorization: Bearer <METRICS_TOKEN>');
-    res.setHeader('Cache-Control', NO_STORE);
     if (req.method === 'HEAD') {
       res.type(metrics.contentType).end();
       return;

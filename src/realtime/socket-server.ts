@@ -253,9 +253,16 @@ export function createRealtime(options: RealtimeOptions): Realtime {
       io.engine.on('connection', (socket: { request: IncomingMessage; once(name: 'close', listener: () => void): void }) => {
         perAddress.opened(socket.request, socket);
       });
-      io.engine.on('connection_error', (error: { code: number; message: string; req?: { url?: string } }) => {
+      io.engine.on('connection_error', (error: { code: number; message: string; req?: IncomingMessage; context?: { message?: unknown } }) => {
         if (!options.logBudget.take()) return;
-        log.warn({ code: error.code, url: error.req?.url === undefined ? undefined : boundedText(error.req.url) }, `Socket.IO connection refused: ${error.message}`);
+        // Engine.IO's own message is generic ("Forbidden"); the reason allowRequest gave (polling off, the
+        // address cap, an instance cut off) is in `context`, and the address says who hit the cap.
+        const reason = typeof error.context?.message === 'string' ? boundedText(error.context.message) : undefined;
+        const { req } = error;
+        log.warn(
+          { code: error.code, reason, remoteAddress: req ? options.clientAddress(req) : undefined, url: req?.url === undefined ? undefined : boundedText(req.url) },
+          `Socket.IO connection refused: ${reason ?? error.message}`,
+        );
       });
     },
     // The engine exists only once attached; before that no client can be connected.
