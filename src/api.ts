@@ -187,8 +187,8 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
     broadcaster: createBroadcaster(realtime.io),
     origin: { instanceId: identity.instanceId, pid: process.pid, host },
   });
-  registerMessageHandlers(events, { messages });
-  resyncAfterFanOutGaps({ realtime, repository: messageRepository, logger });
+  const gaps = resyncAfterFanOutGaps({ realtime, repository: messageRepository, logger });
+  registerMessageHandlers(events, { messages, gaps });
 
   const access = createScrapeAccess({ isProduction: config.isProduction, scrapeToken: config.metrics.token, tokens });
   if (config.isProduction && config.metrics.token === undefined) {

@@ -220,7 +220,7 @@ describe('the Socket.IO events in x-socket-events', () => {
 
   it('are the ones the server handles and emits, and what it sends validates against them', async () => {
     assert.deepEqual(Object.keys(events().client).sort(), ['join', 'leave']);
-    assert.deepEqual(Object.keys(events().server).sort(), ['hello', 'message', 'resync', 'stats', 'token-expired']);
+    assert.deepEqual(Object.keys(events().server).sort(), ['gap', 'hello', 'message', 'resync', 'stats', 'token-expired']);
     const { socket, hello } = await connect(api.url, token);
     sockets.push(socket);
     assertValid(events().server.hello?.payload ?? {}, hello, 'hello');

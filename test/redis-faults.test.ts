@@ -66,11 +66,12 @@ describe(`users at the socket cap (${CAP}) when an instance is killed`, () => {
 });
 
 describe('Redis down for 15 s or more, one instance restarted meanwhile', () => {
-  // TODO, not skipped: it runs and reports, but does not fail npm test. It passes alone and in its
-  // own branch, and failed in 2 of 3 whole-suite runs after the merge with readiness's cut-off
-  // rule (a follower missing the ~55 messages posted through the other instance after Redis came
-  // back, after two replays): a race between the resync and the cut-off hand-off, not yet found.
-  it('every follower ends with every acknowledged message exactly once, and the restarted instance serves reads', { todo: 'fails in whole-suite runs: resync vs. cut-off race under investigation (issue 18)' }, async () => {
+  // This failed in 2 of 3 whole-suite runs once: the instance slowest to reconnect was taken for
+  // cut off alone (its peer "reached Redis after it lost it") and handed its sockets off, and a
+  // follower whose catch-up point live messages had moved past the gap rejoined elsewhere from
+  // there. Both are mended: readiness weighs peers' unbroken streaks (health/peer-view.ts), and
+  // the `gap` event stops live messages from moving the point (messages/resync.ts).
+  it('every follower ends with every acknowledged message exactly once, and the restarted instance serves reads', async () => {
     const room = 'redis-gap';
     const writerToken = await tokens.sign('writer');
     const group = await Promise.all([0, 1, 2, 3].map(async (i) => follow(cluster.baseUrl, room, await tokens.sign(`reader-${i}`))));

@@ -8,9 +8,12 @@
  *   more wait, and they are paged over HTTP).
  * - Because the server joins before it reads, a message can arrive both live and replayed:
  *   each id is delivered once. A live message can overtake replayed ones, so show by id.
- * - When an instance's fan-out may have missed messages (Redis down, failed over, a publish
- *   lost) the server sends `resync` with the id up to which the room was surely delivered;
- *   the feed rejoins from there, so the gap is filled from PostgreSQL.
+ * - When an instance's fan-out may be missing messages (Redis down, failed over, a publish
+ *   lost) the server sends `gap` with the id up to which the room was surely delivered (the
+ *   join's ack says the same while a gap is open): from then on live messages no longer move
+ *   the point the feed holds everything up to, so a feed that reconnects elsewhere meanwhile
+ *   rejoins from before the gap. Once fan-out is whole again the server sends `resync` with
+ *   that id; the feed rejoins from there, so the gap is filled from PostgreSQL.
  * - It never gives up: a refused or failed join, and a connection refused by the server's
  *   middleware (the per-user socket cap, a database that cannot serve), are retried with
  *   back-off (1 s doubling to 15 s, with jitter) until they succeed. Only a refused token
@@ -22,10 +25,11 @@
 
 /** @typedef {{ instanceId: number, pid: number, host: string }} MessageOrigin */
 /** @typedef {{ id: number, room: string, author: string, body: string, createdAt: string, origin?: MessageOrigin }} Message */
-/** @typedef {{ ok: true, replayed?: number, more?: boolean, nextCursor?: number } | { ok: false, error: { code: string, message: string } }} JoinResult */
+/** @typedef {{ ok: true, replayed?: number, more?: boolean, nextCursor?: number, gap?: { after: number } } | { ok: false, error: { code: string, message: string } }} JoinResult */
 /** @typedef {{ messages: Message[], nextCursor: number | null }} MessagePage */
 /** @typedef {{ joined: boolean, error?: string, replayed?: number, retryInMs?: number }} FeedStatus */
 /** @typedef {{ room: string, after: number }} Resync */
+/** @typedef {{ room: string, after?: number }} Gap */
 /**
  * What the feed needs of a Socket.IO client socket (socket.io-client's `Socket`).
  * @typedef {{
@@ -62,6 +66,15 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
   let caughtUp;
   /** Joined with no gap being filled: only then does a live message move `caughtUp`. */
   let complete = false;
+  /** The server's fan-out has a gap (`gap` event or the join's ack): live messages prove nothing until `resync`. */
+  let gapOpen = false;
+  /** `gap` events received: a join that saw one arrive while it ran keeps the gap open. */
+  let gapsSeen = 0;
+  /** The lowest `after` of the `gap` events seen while the current join ran. */
+  /** @type {number | undefined} */
+  let gapFloor;
+  /** The highest replayed id (a `message` without `origin`) seen while the current join ran. */
+  let replayedUpTo = 0;
   /** Each join attempt's number; an older attempt that finishes late changes nothing. */
   let attempt = 0;
   let stopped = false;
@@ -89,7 +102,14 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
   /** @param {Message} message */
   const onLive = (message) => {
     deliver(message);
-    if (complete && message.room === room) caughtUp = Math.max(caughtUp ?? 0, message.id);
+    if (message.room !== room) return;
+    if (!message.origin) replayedUpTo = Math.max(replayedUpTo, message.id);
+    else if (complete && !gapOpen) caughtUp = Math.max(caughtUp ?? 0, message.id);
+  };
+
+  const forgetLastJoin = () => {
+    gapFloor = undefined;
+    replayedUpTo = 0;
   };
 
   /** @param {number} mine @returns {number} the delay */
@@ -107,6 +127,9 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
     const mine = ++attempt;
     complete = false;
     const after = caughtUp;
+    const gapsBefore = gapsSeen;
+    forgetLastJoin();
+    let pagedUpTo = 0;
     /** @type {JoinResult} */
     let result;
     try {
@@ -125,11 +148,16 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
     try {
       if (after === undefined) {
         // First join: recent history (newest first over HTTP), then live.
-        if (history > 0) (await getPage(`/api/rooms/${room}/messages?limit=${history}`)).messages.reverse().forEach(deliver);
+        if (history > 0) {
+          const { messages } = await getPage(`/api/rooms/${room}/messages?limit=${history}`);
+          messages.reverse().forEach(deliver);
+          pagedUpTo = Math.max(pagedUpTo, ...messages.map((m) => m.id));
+        }
       } else if (result.more) {
         for (let cursor = result.nextCursor ?? null; cursor !== null && mine === attempt; ) {
           const page = await getPage(`/api/rooms/${room}/messages?after=${cursor}&limit=${PAGE}`);
           page.messages.forEach(deliver);
+          pagedUpTo = Math.max(pagedUpTo, ...page.messages.map((m) => m.id));
           cursor = page.nextCursor;
         }
       }
@@ -141,8 +169,15 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
       return;
     }
     if (mine !== attempt) return;
-    // Everything stored up to the server's read was replayed or paged, and everything after it arrives live.
-    caughtUp = Math.max(caughtUp ?? 0, highest);
+    gapOpen = result.gap !== undefined || gapsSeen !== gapsBefore;
+    if (!gapOpen) {
+      // Everything stored up to the server's read was replayed or paged, and everything after it arrives live.
+      caughtUp = Math.max(caughtUp ?? 0, highest);
+    } else {
+      // Only what was replayed or paged is surely whole: live messages may have passed lost ones.
+      caughtUp = Math.max(caughtUp ?? 0, after ?? result.gap?.after ?? gapFloor ?? 0, replayedUpTo, pagedUpTo);
+      if (gapFloor !== undefined) caughtUp = Math.min(caughtUp, gapFloor);
+    }
     complete = true;
     failures = 0;
     onStatus({ joined: true, ...(result.replayed !== undefined ? { replayed: result.replayed } : {}) });
@@ -152,6 +187,15 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
   const onDisconnect = () => {
     attempt += 1;
     complete = false;
+  };
+  /** @param {Gap} gap */
+  const onGap = (gap) => {
+    if (gap.room !== room || stopped) return;
+    gapsSeen += 1;
+    gapOpen = true;
+    if (typeof gap.after !== 'number') return;
+    gapFloor = Math.min(gapFloor ?? gap.after, gap.after);
+    if (caughtUp !== undefined) caughtUp = Math.min(caughtUp, gap.after);
   };
   /** @param {Resync} resync */
   const onResync = (resync) => {
@@ -176,6 +220,7 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
 
   socket.on('message', onLive);
   socket.on('resync', onResync);
+  socket.on('gap', onGap);
   socket.on('connect', onConnect);
   socket.on('disconnect', onDisconnect);
   socket.on('connect_error', onConnectError);
@@ -189,6 +234,7 @@ export function followRoom({ socket, room, onMessage, getPage, history = 50, onS
       clearTimeout(reconnectTimer);
       socket.off('message', onLive);
       socket.off('resync', onResync);
+      socket.off('gap', onGap);
       socket.off('connect', onConnect);
       socket.off('disconnect', onDisconnect);
       socket.off('connect_error', onConnectError);

@@ -7,9 +7,10 @@ export type DependencyCheck = () => Promise<void>;
 // Redis and PostgreSQL connections are usually still opening on the first checks of a start.
 const STARTUP_GRACE_MS = 3000;
 /**
- * How much longer than a peer this instance must have been without a dependency before it
- * counts as cut off alone: instances that lost it together (a failover, a restart) get it
- * back within a second or two of each other, and none of them should leave rotation for that.
+ * How long this instance must have been without a dependency, while a peer has reached it
+ * without a break, before it counts as cut off alone: instances that lost it together (a
+ * failover, a restart) get it back within a second or two of each other (ioredis retries
+ * every 2 s at most), and none of them should leave rotation for that.
  */
 export const CUT_OFF_GRACE_MS = 5000;
 
@@ -32,8 +33,8 @@ export interface ReadinessReport {
 export interface PeerEvidence {
   /** Records that this instance reaches every dependency now. */
   report(): Promise<void>;
-  /** Milliseconds since another instance last reached the dependency, if one did lately. */
-  peerReachedAgo(dependency: string): Promise<number | undefined>;
+  /** Milliseconds for which another instance has reached the dependency without a break; undefined if none reaches it now. */
+  peerReachingFor(dependency: string): Promise<number | undefined>;
 }
 
 export interface Readiness {
@@ -53,9 +54,9 @@ export interface Readiness {
 
 /**
  * Start-up: ready once every dependency answers within the timeout. After that, a dependency
- * that stops answering makes the instance unready only while it alone has lost it, i.e.
- * another instance has reached it more than CUT_OFF_GRACE_MS after this one lost it (learnt
- * through the other dependency, `peers`). An outage every instance shares keeps them all in
+ * that stops answering makes the instance unready only while it alone has lost it, i.e. it
+ * has failed for CUT_OFF_GRACE_MS while another instance has reached it without a break for
+ * as long (learnt through the other dependency, `peers`). An outage every instance shares keeps them all in
  * rotation (`degraded`): taking every instance out would turn a partial outage (reads and
  * writes still work without Redis) into a total one. Without `peers`, every failing check
  * makes it unready. Liveness (/health) never calls these.
@@ -101,14 +102,13 @@ export function createReadiness(
     }
   }
 
-  /** True when another instance reached `name` well after this one lost it. */
+  /** True when this instance has failed `name` for the grace, while another instance has reached it without a break for as long. */
   async function alone(name: string, peers: PeerEvidence): Promise<boolean> {
     const since = failingSince.get(name);
     if (since === undefined) return false;
-    const failingFor = performance.now() - since;
-    if (failingFor < CUT_OFF_GRACE_MS) return false;
-    const ago = await withTimeout(peers.peerReachedAgo(name), timeoutMs, `peers' view of ${name}`).catch(() => undefined);
-    return ago !== undefined && ago < failingFor - CUT_OFF_GRACE_MS;
+    if (performance.now() - since < CUT_OFF_GRACE_MS) return false;
+    const streak = await withTimeout(peers.peerReachingFor(name), timeoutMs, `peers' view of ${name}`).catch(() => undefined);
+    return streak !== undefined && streak >= CUT_OFF_GRACE_MS;
   }
 
   /** Logs and acts on entering or leaving the cut-off state, whichever check (/ready or the watch) sees it first. */

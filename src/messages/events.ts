@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { EventAck } from '../realtime/socket-events.js';
 import type { ServerEventContract } from '../realtime/socket-server.js';
-import { messageEvent, resyncEvent, roomStats, type joinResult, type messageOrigin, type RoomStats } from './schema.js';
+import { gapEvent, messageEvent, resyncEvent, roomStats, type joinResult, type messageOrigin, type RoomStats } from './schema.js';
 
 /** The Socket.IO events of the messages feature, so any client can be written against them (docs/realtime.md). */
 
@@ -10,12 +10,14 @@ export type Ack = (result: EventAck) => void;
 export type MessageOrigin = z.infer<typeof messageOrigin>;
 export type MessageEvent = z.infer<typeof messageEvent>;
 export type ResyncEvent = z.infer<typeof resyncEvent>;
+export type GapEvent = z.infer<typeof gapEvent>;
 export type JoinResult = EventAck<z.infer<typeof joinResult>>;
 
 export interface MessageServerEvents {
   message: (message: MessageEvent) => void;
   stats: (stats: RoomStats) => void;
   resync: (resync: ResyncEvent) => void;
+  gap: (gap: GapEvent) => void;
 }
 
 export interface MessageClientEvents {
@@ -32,6 +34,10 @@ export const messageServerEvents: Record<keyof MessageServerEvents, ServerEventC
   resync: {
     summary: 'This instance\'s fan-out may have missed messages (Redis was unreachable or a publish failed): rejoin the room with `after` at most this event\'s `after`, and drop ids already held.',
     payload: resyncEvent,
+  },
+  gap: {
+    summary: 'This instance\'s fan-out may be losing messages from now on (Redis unreachable, a publish failed): live messages no longer prove the room whole past `after`. A `resync` follows once fan-out is whole again; a client that reconnects meanwhile rejoins with at most `after`.',
+    payload: gapEvent,
   },
   stats: { summary: 'Room activity from the background worker: messages posted to the room in the last window.', payload: roomStats },
 };

@@ -95,10 +95,17 @@ export const joinPayload = z.object(
 export const roomPayload = z.object({ room: roomSchema }, { error: 'must be an object such as {"room": "lobby"}' });
 
 /** A join's acknowledgement: with `after`, how many stored messages were replayed before it, and whether more wait (page them over HTTP from `nextCursor`). */
+/** Where delivery was last whole before the fan-out gap open on the answering instance. */
+const gapPoint = z.number().int().min(0).meta({ description: 'Every message up to this id was stored before the fan-out gap opened; newer ones may not have been delivered' });
+
 export const joinResult = z.object({
   replayed: z.number().int().min(0).optional(),
   more: z.boolean().optional(),
   nextCursor: z.number().int().optional(),
+  gap: z
+    .object({ after: gapPoint })
+    .optional()
+    .meta({ description: 'Present while the answering instance\'s fan-out may be missing messages (Redis unreachable): what was replayed is whole, live messages may not be until a `resync` comes' }),
 });
 
 export const leaveResult = z.object({});
@@ -126,9 +133,12 @@ export const messageOrigin = z.object({ instanceId: z.number().int(), pid: z.num
 export const messageEvent = storedMessage.extend({ origin: messageOrigin.optional() });
 
 /** A `resync` event: the room's fan-out may have lost messages newer than `after`; rejoin with at most that `after`. */
-export const resyncEvent = z.object({
+export const resyncEvent = z.object({ room: z.string(), after: gapPoint });
+
+/** A `gap` event: this instance's fan-out may be losing messages from now on; a `resync` follows once it is whole again. */
+export const gapEvent = z.object({
   room: z.string(),
-  after: z.number().int().min(0).meta({ description: 'Every message up to this id was stored before the fan-out gap opened; newer ones may not have been delivered' }),
+  after: gapPoint.optional().meta({ description: 'Absent when the database could not say either' }),
 });
 
 export const roomStats = z.object({

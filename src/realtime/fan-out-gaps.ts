@@ -14,10 +14,16 @@ import type { RealtimeServer } from './socket-server.js';
  * The gap closes when both connections are ready again and have had `settleMs` to restore
  * their subscriptions (ioredis re-subscribes after `ready`). Then every listener gets the
  * time the gap opened, and fills it (messages/resync.ts). Gaps that overlap are one gap.
+ * Listeners also hear when a gap opens, so clients stop counting live messages as whole
+ * until it is filled.
  */
 export interface FanOutGaps {
+  /** Called once per gap, when it opens (`gapStartedAt` as below). */
+  onOpened(listener: (gapStartedAt: number) => void): void;
   /** `gapStartedAt`: Date.now() when the earliest part of the gap opened. */
   onClosed(listener: (gapStartedAt: number) => void): void;
+  /** When the open gap started; undefined while fan-out is whole. */
+  openSince(): number | undefined;
   /** Called by the adapter's guarded publisher (redis/client.ts) when a publish fails. */
   publishFailed(): void;
   close(): void;
@@ -29,6 +35,7 @@ export function watchFanOutGaps(io: RealtimeServer, connections: { pub: Redis; s
   const settleMs = options.settleMs ?? 1000;
   const log = options.logger.child({ component: 'fan-out-gaps' });
   const listeners: ((gapStartedAt: number) => void)[] = [];
+  const openListeners: ((gapStartedAt: number) => void)[] = [];
   let gapStartedAt: number | undefined;
   let publishFailedSince = false;
   let timer: NodeJS.Timeout | undefined;
@@ -38,8 +45,10 @@ export function watchFanOutGaps(io: RealtimeServer, connections: { pub: Redis; s
 
   const open = (at: number, why: string) => {
     if (closed) return; // shutting down: the connections close on purpose
-    if (gapStartedAt === undefined) log.warn({ event: 'fan-out-gap', reason: why }, `Fan-out may be missing events (${why}); rooms are resynced once Redis answers`);
+    const opening = gapStartedAt === undefined;
+    if (opening) log.warn({ event: 'fan-out-gap', reason: why }, `Fan-out may be missing events (${why}); rooms are resynced once Redis answers`);
     gapStartedAt = Math.min(gapStartedAt ?? at, at);
+    if (opening) for (const listener of openListeners) listener(gapStartedAt);
     clearTimeout(timer);
     timer = undefined;
     if (ready()) scheduleClose();
@@ -71,9 +80,13 @@ export function watchFanOutGaps(io: RealtimeServer, connections: { pub: Redis; s
   });
 
   return {
+    onOpened(listener) {
+      openListeners.push(listener);
+    },
     onClosed(listener) {
       listeners.push(listener);
     },
+    openSince: () => gapStartedAt,
     publishFailed() {
       publishFailedSince = true;
       open(Date.now(), 'a publish failed');

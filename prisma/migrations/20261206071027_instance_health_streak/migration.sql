@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "instance_health" ADD COLUMN     "redis_ok_since" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP;
+
