@@ -16,7 +16,7 @@ import { detectIdentity, type ClusterIdentity } from './cluster/identity.js';
 import { clusterInfoRoutes } from './cluster/info-routes.js';
 import { lastShareFile } from './cluster/last-share.js';
 import { joinCluster } from './cluster/membership.js';
-import { createMembershipStore, databaseScope } from './cluster/membership-store.js';
+import { createMembershipStore } from './cluster/membership-store.js';
 import { metricsRoutes } from './cluster/metrics-routes.js';
 import type { Config } from './config/env.js';
 import { packageInfo, projectRoot } from './config/package-info.js';
@@ -135,14 +135,14 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
   const observers: RequestObserver[] = [accessLog(logger, logBudget)];
   const requests = observeRequests(observers, { headers: { 'X-Instance-Id': String(identity.instanceId), ...securityHeaders(HELMET_OPTIONS) } });
   const membership = await joinCluster({
-    store: createMembershipStore(redis.commands, { keyPrefix: config.redis.keyPrefix, databaseUrl: config.db.url }),
+    store: createMembershipStore(redis.commands, { keyPrefix: config.redis.keyPrefix, scope: config.db.scope }),
     self: { host, role: 'api', instanceId: identity.instanceId, version: packageInfo.version },
     settings: { budget: config.db.connectionBudget, poolMax: config.db.poolMax, workerPool: config.db.workerPoolMax },
     pool: { stats: () => database.poolStats(), resize: (max) => { database.resize(max); } },
     sockets: () => realtime.info().connectedClients,
     requestsServed: requests.served,
     logger,
-    lastShare: lastShareFile({ databaseUrl: config.db.url, keyPrefix: config.redis.keyPrefix, host, instanceId: identity.instanceId }),
+    lastShare: lastShareFile({ scope: config.db.scope, keyPrefix: config.redis.keyPrefix, host, instanceId: identity.instanceId }),
   });
   const readiness = createReadiness(
     {
@@ -157,7 +157,7 @@ export async function startApi(config: Config, options: ApiOptions = {}): Promis
       logger,
       exposeErrors: !config.isProduction,
       // Whether an outage is this instance's alone, learnt from the other instances (docs/lifecycle.md "Readiness").
-      peers: createPeerView({ id: membership.id, redis: redis.commands, prisma: database.prisma, keyPrefix: config.redis.keyPrefix, scope: databaseScope(config.db.url) }),
+      peers: createPeerView({ id: membership.id, redis: redis.commands, prisma: database.prisma, keyPrefix: config.redis.keyPrefix, scope: config.db.scope }),
     },
   );
   // Its clients reconnect (socket.io-client does so on a closed transport) and land elsewhere, as new connections are refused here.

@@ -45,7 +45,7 @@ export async function startWorker(config: Config, options: { logger?: Logger; tr
   const schema = createSchemaGate(database.prisma, MIGRATIONS_DIR, logger);
   const redis = createRedisConnections(config.redis, { role: 'worker', logger, subscriber: false });
   const membership = await joinCluster({
-    store: createMembershipStore(redis.commands, { keyPrefix: config.redis.keyPrefix, databaseUrl: config.db.url }),
+    store: createMembershipStore(redis.commands, { keyPrefix: config.redis.keyPrefix, scope: config.db.scope }),
     self: { host: config.cluster.hostId, role: 'worker', instanceId, version: packageInfo.version },
     settings: { budget: config.db.connectionBudget, poolMax: config.db.poolMax, workerPool: config.db.workerPoolMax },
     pool: { stats: () => database.poolStats(), resize: (max) => { database.resize(max); } },

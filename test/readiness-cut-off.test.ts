@@ -15,22 +15,38 @@ interface ReadyBody {
   checks: Record<string, { status: string; outage?: string }>;
 }
 
+/** Routes `url` (redis:// or postgresql://) through the relay on `port`. */
+function through(url: string, port: number): string {
+  const routed = new URL(url);
+  routed.hostname = '127.0.0.1';
+  routed.port = String(port);
+  return routed.toString();
+}
+
 /**
- * Two API instances share PostgreSQL and Redis; one reaches Redis through a relay the test
- * cuts, so it alone loses Redis while the other keeps it. Clients connect through a
- * round-robin relay in front of both, as PM2 or a load balancer hands out connections.
+ * Two API instances share PostgreSQL and Redis; one reaches one of them through a relay the
+ * test cuts, so it alone loses that dependency while the other keeps it. Clients connect
+ * through a round-robin relay in front of both, as PM2 or a load balancer hands out
+ * connections.
  */
-describe('readiness of an instance cut off alone from Redis (two instances in one process)', () => {
+for (const dependency of ['redis', 'database'] as const) describe(`readiness of an instance cut off alone from ${dependency === 'redis' ? 'Redis' : 'PostgreSQL'} (two instances in one process)`, () => {
   let db: TestDatabase;
-  let redisRoute: TcpProxy;
+  let route: TcpProxy;
   let front: TcpProxy;
   let cut: TestApi;
   let healthy: TestApi;
+  const other = dependency === 'redis' ? 'database' : 'redis';
   before(async () => {
     db = await createTestDatabase({ migrated: true });
-    redisRoute = await tcpProxy([Number(new URL(SHARED_REDIS_URL).port)]);
-    const shared = { REDIS_KEY_PREFIX: `${uniqueName('t')}:` };
-    cut = await startTestApi(db.url, { ...shared, REDIS_URL: `redis://127.0.0.1:${redisRoute.port}` });
+    // One DB_SCOPE: the relay's address differs from PostgreSQL's, yet it is one database.
+    const shared = { REDIS_KEY_PREFIX: `${uniqueName('t')}:`, DB_SCOPE: uniqueName('scope') };
+    if (dependency === 'redis') {
+      route = await tcpProxy([Number(new URL(SHARED_REDIS_URL).port)]);
+      cut = await startTestApi(db.url, { ...shared, REDIS_URL: through(SHARED_REDIS_URL, route.port) });
+    } else {
+      route = await tcpProxy([Number(new URL(db.url).port || 5432)]);
+      cut = await startTestApi(through(db.url, route.port), shared);
+    }
     healthy = await startTestApi(db.url, shared);
     front = await tcpProxy([cut.address.port, healthy.address.port]);
   });
@@ -38,7 +54,7 @@ describe('readiness of an instance cut off alone from Redis (two instances in on
     await front.close();
     await cut.stop();
     await healthy.stop();
-    await redisRoute.close();
+    await route.close();
     await db.drop();
   });
 
@@ -50,7 +66,7 @@ describe('readiness of an instance cut off alone from Redis (two instances in on
   const clients = async (api: TestApi) =>
     ((await (await fetch(`${api.url}/api/cluster-info`, { signal: AbortSignal.timeout(10_000) })).json()) as { socket: { connectedClients: number } }).socket.connectedClients;
 
-  it('leaves rotation, refuses new sockets and hands its clients to the other instance; the other stays ready; all back once Redis is reachable again', async () => {
+  it(`leaves rotation, refuses new sockets and hands its clients to the other instance; the other stays ready; all back once ${dependency} is reachable again`, async () => {
     await waitFor('both instances ready', async () => (await ready(cut)).body.status === 'ok' && (await ready(healthy)).body.status === 'ok');
     // Connections through the front alternate between the instances: keep the one that landed on the instance to be cut off.
     const token = await tokens.sign('alice');
@@ -60,19 +76,19 @@ describe('readiness of an instance cut off alone from Redis (two instances in on
     try {
       // The front's first connection goes to its first target.
       await waitFor('the socket on the instance about to be cut off', async () => hellos.length > 0 && (await clients(cut)) === 1);
-      // Let the healthy instance's "I reach Redis" reports land in PostgreSQL.
+      // Let the healthy instance's "I reach it" reports land (in PostgreSQL for Redis, in Redis for PostgreSQL).
       await new Promise((resolve) => setTimeout(resolve, 1500));
 
       const cutAt = Date.now();
-      await redisRoute.cut();
+      await route.cut();
       const alone = await waitFor('the cut-off instance to leave rotation', async () => {
         const answer = await ready(cut);
-        return answer.http === 503 ? answer : undefined;
+            return answer.http === 503 ? answer : undefined;
       }, 30_000);
       const outMs = Date.now() - cutAt;
       assert.equal(alone.body.status, 'unavailable');
-      assert.equal(alone.body.checks.redis?.outage, 'alone');
-      assert.equal(alone.body.checks.database?.status, 'ok');
+      assert.equal(alone.body.checks[dependency]?.outage, 'alone');
+      assert.equal(alone.body.checks[other]?.status, 'ok');
       assert.ok(outMs >= CUT_OFF_GRACE_MS, `left rotation after ${outMs} ms, not before the grace`);
       assert.equal((await ready(healthy)).body.status, 'ok', 'the other instance stays ready');
 
@@ -95,9 +111,9 @@ describe('readiness of an instance cut off alone from Redis (two instances in on
       assert.ok(cut.logs.some((l) => l.event === 'cut-off'), `the cut-off was logged: ${JSON.stringify(cut.logs.filter((l) => l.level !== 'debug').map((l) => l.event ?? l.msg))}`);
       await waitFor('the first client connected again, to the healthy instance', async () => socket.connected && hellos.length >= 2 && (await clients(cut)) === 0 && (await clients(healthy)) === 1);
 
-      await redisRoute.restore();
+      await route.restore();
       await waitFor('the instance back in rotation', async () => (await ready(cut)).body.status === 'ok', 30_000);
-      console.log(`cut off alone from Redis: /ready 503 after ${outMs} ms`);
+      console.log(`cut off alone from ${dependency}: /ready 503 after ${outMs} ms`);
     } finally {
       socket.close();
     }

@@ -1,7 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { databaseScope } from './membership-store.js';
 
 /**
  * The pool size this instance last had while the cluster's membership was reachable, kept in
@@ -15,9 +14,9 @@ export interface LastShare {
   write(size: number): void;
 }
 
-export function lastShareFile(options: { databaseUrl: string; keyPrefix: string; host: string; instanceId: number }): LastShare {
+export function lastShareFile(options: { scope: string; keyPrefix: string; host: string; instanceId: number }): LastShare {
   const safe = (text: string) => text.replace(/[^\w.-]/g, '_');
-  const path = join(tmpdir(), `express-pm2-cluster-share-${databaseScope(options.databaseUrl)}-${safe(options.keyPrefix)}-${safe(options.host)}-api-${options.instanceId}`);
+  const path = join(tmpdir(), `express-pm2-cluster-share-${options.scope}-${safe(options.keyPrefix)}-${safe(options.host)}-api-${options.instanceId}`);
   let written: number | undefined;
   return {
     read() {

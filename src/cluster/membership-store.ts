@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 /** What a member publishes about itself on each heartbeat (its claim is kept beside it). */
@@ -89,17 +88,6 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 `;
 
-/**
- * Members are grouped by the database they use (host, port and database name of its URL),
- * so deployments on different databases sharing one Redis and key prefix stay apart, and
- * hosts on one database share one budget.
- */
-export function databaseScope(databaseUrl: string): string {
-  const url = new URL(databaseUrl);
-  const where = `${url.hostname.toLowerCase()}:${url.port || '5432'}${decodeURIComponent(url.pathname)}`;
-  return createHash('sha256').update(where).digest('hex').slice(0, 16);
-}
-
 function pairs(flat: string[]): [string, string][] {
   const out: [string, string][] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] ?? '', flat[i + 1] ?? '']);
@@ -114,9 +102,9 @@ export interface MembershipStore {
   leave(id: string): Promise<void>;
 }
 
-export function createMembershipStore(redis: Redis, options: { keyPrefix: string; databaseUrl: string; ttlMs?: number }): MembershipStore {
+export function createMembershipStore(redis: Redis, options: { keyPrefix: string; scope: string; ttlMs?: number }): MembershipStore {
   // The braces put the three keys in one Redis Cluster hash slot, as a script's keys must be.
-  const base = `${options.keyPrefix}cluster:{${databaseScope(options.databaseUrl)}}:`;
+  const base = `${options.keyPrefix}cluster:{${options.scope}}:`;
   const keys = [`${base}expiries`, `${base}members`, `${base}claims`] as const;
   const ttlMs = options.ttlMs ?? MEMBER_TTL_MS;
   return {

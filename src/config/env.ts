@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -144,6 +145,9 @@ const schema = z.object({
   // Straight to PostgreSQL for the migrator (advisory lock, DDL), when DATABASE_URL goes through PgBouncer.
   MIGRATION_DATABASE_URL: url(/^postgres(ql)?$/, 'a postgresql:// URL').optional(),
   DB_CONNECTION_BUDGET: integer(2, 10_000).default(20),
+  // Which processes share one database (its budget, membership, peers' health): by default the
+  // host, port and name in DATABASE_URL; set one name where hosts reach it by different addresses.
+  DB_SCOPE: z.string().trim().regex(/^[\w.-]{1,64}$/, { error: 'must be 1 to 64 letters, digits, _ . or -' }).optional(),
   DB_POOL_MAX: integer(1, 10_000).optional(),
   DB_POOL_TIMEOUT_MS: integer(100, 60_000).default(3000),
   DB_STATEMENT_TIMEOUT_MS: statementTimeout.default(10_000),
@@ -249,6 +253,7 @@ function build(raw: Raw, options: ConfigOptions) {
       url: raw.DATABASE_URL,
       migrationUrl: raw.MIGRATION_DATABASE_URL ?? raw.DATABASE_URL,
       connectionBudget: raw.DB_CONNECTION_BUDGET,
+      scope: databaseScope(raw.DATABASE_URL, raw.DB_SCOPE),
       poolMax: raw.DB_POOL_MAX,
       poolTimeoutMs: raw.DB_POOL_TIMEOUT_MS,
       statementTimeoutMs: raw.DB_STATEMENT_TIMEOUT_MS,
@@ -309,6 +314,19 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Validates an environment; throws ConfigError with a one-line message on any bad value. */
+/**
+ * Members are grouped by the database they use (host, port and database name of its URL, or
+ * DB_SCOPE where hosts reach one database by different addresses), so deployments on
+ * different databases sharing one Redis and key prefix stay apart, and hosts on one database
+ * share one budget.
+ */
+function databaseScope(databaseUrl: string, named?: string): string {
+  if (named !== undefined) return `name-${named}`;
+  const url = new URL(databaseUrl);
+  const where = `${url.hostname.toLowerCase()}:${url.port || '5432'}${decodeURIComponent(url.pathname)}`;
+  return createHash('sha256').update(where).digest('hex').slice(0, 16);
+}
+
 export function parseConfig(env: NodeJS.ProcessEnv, options: ConfigOptions = {}): Config {
   // An empty value (`DB_POOL_MAX=` in .env) means "not set", as it does for most tools.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
